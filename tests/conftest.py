@@ -1,0 +1,172 @@
+"""Fixtures: app, client, runner, database isolation and small factories, for both backends.
+
+The backend comes from VOTING_TEST_DATABASE_URL (PostgreSQL) or defaults to a SQLite file.
+Redis-backed tests use VOTING_TEST_REDIS_URL (default redis://127.0.0.1:6379/15). With
+VOTING_REQUIRE_SERVICES=1 (CI), a test whose service is unreachable fails instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from flask_migrate import upgrade
+from sqlalchemy import text
+
+from voting import create_app
+from voting.extensions import db
+from voting.services import issuing, polls, projects
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parent / "data"
+REQUIRE_SERVICES = os.environ.get("VOTING_REQUIRE_SERVICES") == "1"
+TEST_SECRET = "test-secret-key-" + "x" * 32
+
+
+def need_service(reason: str) -> None:
+    """Skip locally, fail in CI: a test that needs a service must run there."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"required service unavailable: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("VOTING_TEST_DATABASE_URL")
+    if url:
+        return url
+    return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "test.db")
+
+
+@pytest.fixture(scope="session")
+def base_config(database_url: str) -> dict[str, Any]:
+    return {
+        "TESTING": True,
+        "SECRET_KEY": TEST_SECRET,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "PASSWORD_HASH_METHOD": "scrypt:16384:8:1",
+        "RATELIMIT_ENABLED": False,
+        "BASE_URL": "http://vote.test",
+        "HASH_KEY": "test-hash-key",
+    }
+
+
+@pytest.fixture(scope="session")
+def _schema(base_config: dict[str, Any]) -> None:
+    """Migrate once per session, from an empty schema."""
+    app = create_app(base_config)
+    with app.app_context():
+        with db.engine.begin() as conn:
+            if db.engine.dialect.name == "postgresql":
+                conn.execute(text("DROP SCHEMA public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
+        upgrade()
+        db.engine.dispose()
+
+
+def _truncate() -> None:
+    tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+    with db.engine.begin() as conn:
+        if db.engine.dialect.name == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture
+def make_app(base_config: dict[str, Any], _schema: None) -> Iterator[Callable[..., Flask]]:
+    """Build an app on the test database with extra config; each test starts from empty tables."""
+    made: list[Flask] = []
+
+    def factory(**overrides: Any) -> Flask:
+        app = create_app({**base_config, **overrides})
+        made.append(app)
+        return app
+
+    yield factory
+    for app in made:
+        with app.app_context():
+            db.session.remove()
+            _truncate()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def ctx(app: Flask) -> Iterator[Flask]:
+    with app.app_context():
+        yield app
+        db.session.remove()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def is_postgres(database_url: str) -> bool:
+    return database_url.startswith(("postgres", "postgresql"))
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    url = os.environ.get("VOTING_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        need_service(f"Redis at {url}")
+    return url
+
+
+# -- factories ----------------------------------------------------------------------------
+
+
+def import_samples() -> None:
+    projects.import_projects((SHARED_DATA / "projects-sample.csv").read_bytes(), "projects-sample.csv")
+
+
+@pytest.fixture
+def make_poll(ctx: Flask) -> Callable[..., str]:
+    """Import the sample projects (once) and create a poll; open it unless told not to."""
+
+    def factory(slug: str | None = None, *, open_: bool = True, **spec: Any) -> str:
+        if not db.session.execute(text("SELECT count(*) FROM projects")).scalar():
+            import_samples()
+        slug = slug or "poll-" + secrets.token_hex(3)
+        polls.create_poll(polls.PollSpec(slug=slug, title=spec.pop("title", "Test poll"), **spec), actor="test")
+        if open_:
+            polls.open_poll(slug, actor="test")
+        return slug
+
+    return factory
+
+
+@pytest.fixture
+def mint(ctx: Flask) -> Callable[[str, int], list[str]]:
+    def factory(slug: str, count: int = 1) -> list[str]:
+        return issuing.mint_tokens(slug, count, actor="test").tokens
+
+    return factory
+
+
+def project_slugs(app: Flask, slug: str) -> list[str]:
+    with app.app_context():
+        return [c["project"] for c in polls.poll_document(polls.get_poll(slug))["choices"]]

@@ -1,0 +1,67 @@
+"""The community-favorite voting service."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from voting import config as config_module
+from voting.database import configure_sqlite
+from voting.extensions import csrf, db, limiter, login_manager, migrate, redis_client
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: defaults, then the environment, then `config`."""
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    config_module.load(app, config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    _configure_rate_limits(app)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), compare_type=True)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    redis_client.init_app(app)
+    limiter.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            configure_sqlite(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
+
+    if app.config["PROXY_HOPS"]:
+        hops = app.config["PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+
+    from voting.web import register_web
+
+    register_web(app)
+
+    from voting.cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _configure_rate_limits(app: Flask) -> None:
+    url = app.config.get("REDIS_URL")
+    app.config.setdefault("RATELIMIT_STORAGE_URI", url or "memory://")
+    app.config.setdefault("RATELIMIT_KEY_PREFIX", "voting-rl")
+    # Fixed window: one INCR per limit per request, whatever the limit's size.
+    app.config.setdefault("RATELIMIT_STRATEGY", "fixed-window")
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    if url:
+        app.config.setdefault(
+            "RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
+        )

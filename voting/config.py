@@ -1,0 +1,126 @@
+"""Configuration: defaults, then the environment, then a mapping given to create_app."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+DEFAULT_CATEGORIES = ["Build", "Train", "Analyse"]
+DEFAULT_THEMES = [
+    "Global Impact",
+    "Open Source & AI Accessibility",
+    "AI Innovation & Productivity",
+]
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run the service; the message says what to set."""
+
+
+DEFAULTS: dict[str, Any] = {
+    # The embedded default: a SQLite file under instance/ (Flask-SQLAlchemy puts a
+    # relative sqlite path there), limits in memory, live updates in-process.
+    "SQLALCHEMY_DATABASE_URI": "sqlite:///voting.db",
+    "SQLALCHEMY_ENGINE_OPTIONS": {},
+    "REDIS_URL": None,
+    "SECRET_KEY": None,
+    "SECRET_KEY_FALLBACKS": [],
+    "DEMO": False,
+    "TESTING": False,
+    # The public address that voter links and QR codes point at.
+    "BASE_URL": "http://127.0.0.1:5000",
+    "CATEGORIES": DEFAULT_CATEGORIES,
+    "THEMES": DEFAULT_THEMES,
+    # Uploads (project CSV/JSON, rosters) above this are refused with 413.
+    "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
+    # SQLite: how long a writer waits for the database lock before giving up.
+    "SQLITE_BUSY_TIMEOUT_MS": 30_000,
+    "PROXY_HOPS": 0,
+    "WTF_CSRF_TIME_LIMIT": None,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    # Rate limits (flask-limiter syntax); see README "Rate limits" for the reasons.
+    "RATELIMIT_ENABLED": True,
+    "RATELIMIT_BALLOT_PER_TOKEN": "5/minute",
+    "RATELIMIT_BALLOT_PER_IP": "3000/minute",
+    "RATELIMIT_DEFAULT": "600/minute",
+}
+
+
+def normalize_database_url(url: str) -> str:
+    """Make postgres URLs use psycopg 3, whatever spelling the platform hands us."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _split_keys(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def load(app: Flask, overrides: Mapping[str, Any] | None) -> None:
+    """Fill app.config from defaults, the environment, then overrides; then validate."""
+    app.config.from_mapping(DEFAULTS)
+
+    env = os.environ
+    if env.get("DATABASE_URL"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = env["DATABASE_URL"]
+    if env.get("REDIS_URL"):
+        app.config["REDIS_URL"] = env["REDIS_URL"]
+    if env.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = env["SECRET_KEY"]
+    if env.get("SECRET_KEY_FALLBACKS"):
+        app.config["SECRET_KEY_FALLBACKS"] = _split_keys(env["SECRET_KEY_FALLBACKS"])
+    # VOTING_PROXY_HOPS=1 -> PROXY_HOPS = 1 (values are parsed as JSON when they can be).
+    app.config.from_prefixed_env("VOTING")
+
+    if overrides:
+        app.config.from_mapping(overrides)
+
+    validate(app.config)
+
+
+def validate(config: Mapping[str, Any] | Any) -> None:
+    """Refuse to start with a configuration that would be unsafe or cannot work."""
+    config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(config["SQLALCHEMY_DATABASE_URI"])
+    if isinstance(config.get("SECRET_KEY_FALLBACKS"), str):
+        config["SECRET_KEY_FALLBACKS"] = _split_keys(config["SECRET_KEY_FALLBACKS"])
+
+    if not config.get("SECRET_KEY"):
+        if config.get("TESTING") or config.get("DEMO"):
+            # Throwaway key: demo data and test databases do not outlive the process.
+            config["SECRET_KEY"] = secrets.token_hex(32)
+            return validate(config)
+        raise ConfigError(
+            "SECRET_KEY is not set. Set the SECRET_KEY environment variable to a long "
+            "random string, for example the output of "
+            "`python -c 'import secrets; print(secrets.token_hex(32))'`. "
+            "It signs voter tokens and sessions, so keep it secret and stable."
+        )
+    if len(str(config["SECRET_KEY"])) < 16 and not (config.get("TESTING") or config.get("DEMO")):
+        raise ConfigError("SECRET_KEY is too short: use at least 32 random characters.")
+
+    try:
+        hops = int(config.get("PROXY_HOPS") or 0)
+    except (TypeError, ValueError):
+        raise ConfigError("VOTING_PROXY_HOPS must be a whole number (0 when not behind a proxy).")
+    if hops < 0:
+        raise ConfigError("VOTING_PROXY_HOPS must be 0 or more.")
+    config["PROXY_HOPS"] = hops
+
+    for key in ("CATEGORIES", "THEMES"):
+        value = config.get(key)
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(";") if part.strip()]
+            config[key] = value
+        if not value or not all(isinstance(v, str) and v.strip() for v in value):
+            raise ConfigError(f"VOTING_{key} must be a non-empty list of names.")
+
+    if not str(config.get("BASE_URL", "")).startswith(("http://", "https://")):
+        raise ConfigError("VOTING_BASE_URL must start with http:// or https://.")
+    config["BASE_URL"] = str(config["BASE_URL"]).rstrip("/")

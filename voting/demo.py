@@ -1,0 +1,65 @@
+"""The demo: a dozen shipped projects, an organizer, an open live poll and a few links."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from importlib import resources
+from pathlib import Path
+
+from flask import Flask
+from flask_migrate import upgrade
+
+from voting.extensions import db
+from voting.models import utcnow
+from voting.services import issuing, organizers, overlay, polls, projects
+
+DEMO_POLL = "community-favorite"
+
+
+@dataclass
+class DemoInfo:
+    username: str
+    password: str
+    poll_slug: str
+    voter_links: list[str]
+    overlay_url: str
+    links_file: Path
+
+
+def seed(app: Flask, *, fresh: bool = True) -> DemoInfo:
+    """Build the demo database from nothing and return what to print."""
+    database = Path(app.instance_path) / "demo.db"
+    if fresh:
+        db.engine.dispose()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{database}{suffix}").unlink(missing_ok=True)
+    upgrade()
+    data = resources.files("voting").joinpath("demo_data/projects.json").read_bytes()
+    projects.import_projects(data, "projects.json", actor="demo")
+    password = secrets.token_urlsafe(12)
+    organizers.create_organizer("organizer", password, actor="demo")
+    spec = polls.PollSpec(
+        slug=DEMO_POLL,
+        title="NumHack Community Favorite (demo)",
+        description="Pick the project you would most like to see win. One vote per link.",
+        results_mode="live",
+        closes_at=utcnow().replace(microsecond=0) + timedelta(hours=2),
+    )
+    poll = polls.create_poll(spec, actor="demo")
+    polls.open_poll(DEMO_POLL, actor="demo")
+    minted = issuing.mint_tokens(DEMO_POLL, 50, actor="demo", batch="demo")
+    links_file = Path(app.instance_path) / "demo-links.csv"
+    links_file.write_text(minted.csv_text(), encoding="utf-8")
+    links = [issuing.voter_url(t) for t in minted.tokens[:3]]
+    return DemoInfo(
+        username="organizer",
+        password=password,
+        poll_slug=poll.slug,
+        voter_links=links,
+        overlay_url=overlay.overlay_url(poll),
+        links_file=links_file,
+    )
+
+

@@ -1,0 +1,26 @@
+"""The printable QR sheet: cut-out cards, ten to an A4 or Letter page."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import segno
+from flask import render_template
+
+from voting.services.issuing import MintedBatch, voter_url
+
+CARDS_PER_PAGE = 10
+
+
+def qr_svg(url: str) -> str:
+    """An inline SVG QR code (medium error correction survives a crease)."""
+    return str(segno.make(url, error="m").svg_inline(scale=3, border=2, omitsize=True))
+
+
+def render_sheet(batch: MintedBatch) -> str:
+    """The HTML sheet for a minted batch, ready to print."""
+    parts = urlsplit(voter_url("x"))
+    short = f"{parts.netloc}/p/{batch.poll.slug}"
+    cards = [{"svg": qr_svg(voter_url(t)), "n": i} for i, t in enumerate(batch.tokens, start=1)]
+    pages = [cards[i : i + CARDS_PER_PAGE] for i in range(0, len(cards), CARDS_PER_PAGE)]
+    return render_template("qr_sheet.html", poll=batch.poll, pages=pages, short=short, batch=batch.batch)

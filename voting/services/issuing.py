@@ -1,0 +1,126 @@
+"""Issuing voter tokens: minting in bulk, revoking, and the signed links."""
+
+from __future__ import annotations
+
+import csv
+import io
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import insert, select, update
+
+from voting.database import begin_write
+from voting.errors import InvalidRequest, InvalidToken, NotFound
+from voting.extensions import db
+from voting.models import Poll, Token, utcnow
+from voting.services import audit
+from voting.services.polls import get_poll
+from voting.tokens import (
+    VOTER_TOKEN_SALT,
+    TokenSigner,
+    VoterToken,
+    new_token_id,
+    read_voter_token,
+    sign_voter_token,
+)
+
+MAX_MINT = 100_000
+_INSERT_CHUNK = 2_000
+
+
+def voter_signer() -> TokenSigner:
+    """The voter-token signer for the current app's keys (built once per app)."""
+    cached: TokenSigner | None = current_app.extensions.get("voting.voter_signer")
+    if cached is None:
+        config = current_app.config
+        cached = TokenSigner(config["SECRET_KEY"], config["SECRET_KEY_FALLBACKS"], salt=VOTER_TOKEN_SALT)
+        current_app.extensions["voting.voter_signer"] = cached
+    return cached
+
+
+def voter_url(token: str) -> str:
+    """The link a voter opens: BASE_URL/v/<token>."""
+    return f"{current_app.config['BASE_URL']}/v/{token}"
+
+
+@dataclass
+class MintedBatch:
+    poll: Poll
+    batch: str
+    tokens: list[str]
+
+    def csv_text(self) -> str:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["token", "url"])
+        for token in self.tokens:
+            writer.writerow([token, voter_url(token)])
+        return out.getvalue()
+
+
+def mint_tokens(
+    slug: str,
+    count: int,
+    *,
+    actor: str,
+    batch: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> MintedBatch:
+    """Issue `count` single-use tokens for a poll in bulk inserts; return their signed strings."""
+    if not 1 <= count <= MAX_MINT:
+        raise InvalidRequest(f"Mint between 1 and {MAX_MINT:,} tokens at a time.")
+    begin_write()
+    poll = get_poll(slug)
+    if poll.status in ("closed", "revealing", "revealed"):
+        raise InvalidRequest("This poll has closed; there is no point issuing tokens for it.")
+    batch = batch or utcnow().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+    signer = voter_signer()
+    ids = [new_token_id() for _ in range(count)]
+    today = utcnow().date()
+    for start in range(0, count, _INSERT_CHUNK):
+        chunk = ids[start : start + _INSERT_CHUNK]
+        db.session.execute(
+            insert(Token),
+            [{"id": i, "poll_id": poll.id, "kind": "invite", "batch": batch, "issued_on": today} for i in chunk],
+        )
+        if progress:
+            progress(len(chunk))
+    audit.record(actor, "tokens.mint", poll.slug, count=count, batch=batch)
+    db.session.commit()
+    tokens = [sign_voter_token(signer, VoterToken(poll_id=poll.id, token_id=i)) for i in ids]
+    return MintedBatch(poll=poll, batch=batch, tokens=tokens)
+
+
+def revoke(slug: str, *, actor: str, tokens: Iterable[str] = (), batch: str | None = None) -> int:
+    """Revoke signed tokens or a whole batch; returns how many were newly revoked."""
+    begin_write()
+    poll = get_poll(slug)
+    signer = voter_signer()
+    ids: list[str] = []
+    for raw in tokens:
+        raw = raw.strip()
+        if raw.startswith(("http://", "https://")):
+            raw = raw.rstrip("/").rsplit("/", 1)[-1]
+        try:
+            decoded = read_voter_token(signer, raw)
+        except InvalidToken as exc:
+            raise InvalidRequest(f"{raw[:12]}… is not a token of this service.") from exc
+        if decoded.poll_id != poll.id:
+            raise InvalidRequest(f"{raw[:12]}… belongs to another poll.")
+        ids.append(decoded.token_id)
+    if not ids and not batch:
+        raise InvalidRequest("Name the tokens or the batch to revoke.")
+    stmt = update(Token).where(Token.poll_id == poll.id, Token.revoked_at.is_(None))
+    if batch:
+        if not db.session.execute(select(Token.id).where(Token.poll_id == poll.id, Token.batch == batch).limit(1)).first():
+            raise NotFound(f"There is no batch {batch!r} in this poll.")
+        stmt = stmt.where(Token.batch == batch)
+    else:
+        stmt = stmt.where(Token.id.in_(ids))
+    result = db.session.execute(stmt.values(revoked_at=utcnow()))
+    changed = int(getattr(result, "rowcount", 0) or 0)
+    audit.record(actor, "tokens.revoke", poll.slug, count=changed, batch=batch, tokens=len(ids))
+    db.session.commit()
+    return changed

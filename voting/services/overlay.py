@@ -1,0 +1,46 @@
+"""Overlay keys: signed, read-only, per poll; rotating the poll's version revokes them."""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from voting.database import begin_write
+from voting.errors import InvalidToken
+from voting.extensions import db
+from voting.models import Poll
+from voting.services import audit
+from voting.tokens import OVERLAY_KEY_SALT, TokenSigner
+
+
+def _signer() -> TokenSigner:
+    config = current_app.config
+    return TokenSigner(config["SECRET_KEY"], config["SECRET_KEY_FALLBACKS"], salt=OVERLAY_KEY_SALT)
+
+
+def overlay_key(poll: Poll) -> str:
+    """The key that lets a stream overlay read this poll."""
+    return _signer().dumps([poll.id, poll.overlay_key_version])
+
+
+def overlay_url(poll: Poll) -> str:
+    return f"{current_app.config['BASE_URL']}/overlay/{poll.slug}?key={overlay_key(poll)}"
+
+
+def check_overlay_key(poll: Poll, key: str | None) -> bool:
+    """True when the key was signed for this poll's current overlay version."""
+    if not key:
+        return False
+    try:
+        payload = _signer().loads(key)
+    except InvalidToken:
+        return False
+    return payload == [poll.id, poll.overlay_key_version]
+
+
+def rotate_overlay_key(poll: Poll, *, actor: str) -> str:
+    """Revoke every overlay URL of this poll and return the new one."""
+    begin_write()
+    poll.overlay_key_version += 1
+    audit.record(actor, "overlay.rotate", poll.slug, version=poll.overlay_key_version)
+    db.session.commit()
+    return overlay_url(poll)

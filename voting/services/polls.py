@@ -1,0 +1,397 @@
+"""Polls: creation, the lifecycle (open, close, reveal), the schedule, and results.
+
+Hard close. A ballot's transaction locks the poll row FOR KEY SHARE and checks the
+effective status after it holds the lock; closing locks the same row FOR UPDATE. The two
+lock modes conflict, so a close waits for every ballot already past its check to commit,
+and every ballot that locks after the close commits sees the poll closed. The tally taken
+after the close commits is therefore final. A scheduled close (closes_at passing) is
+settled the same way: the first reader that finds it due takes the FOR UPDATE lock and
+records it before counting. On SQLite every write transaction begins IMMEDIATE, which
+serialises writers outright.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from voting import tally
+from voting.database import begin_write
+from voting.errors import InvalidRequest, NotFound, PollStateError
+from voting.extensions import db
+from voting.models import (
+    ELIGIBILITIES,
+    POLL_METHODS,
+    RESULTS_MODES,
+    Ballot,
+    BallotChoice,
+    Poll,
+    PollChoice,
+    Project,
+    utcnow,
+)
+from voting.services import audit
+
+SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+COUNTS_VISIBLE_STATUSES = ("closed", "revealing", "revealed")
+
+
+def effective_status(poll: Poll, now: datetime | None = None) -> str:
+    """The status that applies now: the stored one, moved on by the schedule and the clock."""
+    now = now or utcnow()
+    status = poll.status
+    if status == "draft" and poll.opens_at is not None and now >= poll.opens_at:
+        status = "open"
+    if status == "open" and poll.closes_at is not None and now >= poll.closes_at:
+        status = "closed"
+    if status == "revealing" and poll.reveal_auto_seconds and poll.reveal_started_at:
+        if auto_step(poll, now) >= active_choice_count(poll):
+            status = "revealed"
+    return status
+
+
+def auto_step(poll: Poll, now: datetime) -> int:
+    """The reveal step that auto-play has reached by now (one place per interval)."""
+    if not poll.reveal_auto_seconds or poll.reveal_started_at is None:
+        return poll.reveal_step
+    elapsed = (now - poll.reveal_started_at).total_seconds()
+    return max(poll.reveal_step, int(elapsed // poll.reveal_auto_seconds) + 1)
+
+
+def active_choice_count(poll: Poll) -> int:
+    return sum(1 for c in poll.choices if not c.withdrawn)
+
+
+def get_poll(slug: str) -> Poll:
+    """The poll with this slug, or NotFound."""
+    poll = db.session.execute(select(Poll).where(Poll.slug == slug)).scalar_one_or_none()
+    if poll is None:
+        raise NotFound(f"There is no poll called {slug!r}.")
+    return poll
+
+
+def lock_poll(slug: str, *, exclusive: bool) -> Poll:
+    """Load the poll inside the current transaction, holding its row lock (see module doc)."""
+    begin_write()
+    stmt = select(Poll).where(Poll.slug == slug).execution_options(populate_existing=True)
+    if db.session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update() if exclusive else stmt.with_for_update(read=True, key_share=True)
+    poll = db.session.execute(stmt).scalar_one_or_none()
+    if poll is None:
+        raise NotFound(f"There is no poll called {slug!r}.")
+    return poll
+
+
+@dataclass
+class PollSpec:
+    slug: str
+    title: str
+    description: str = ""
+    method: str = "plurality"
+    max_choices: int | None = None
+    eligibility: str = "invite"
+    results_mode: str = "hidden"
+    allow_revote: bool = False
+    categories: Sequence[str] = ()
+    projects: Sequence[str] = ()
+    opens_at: datetime | None = None
+    closes_at: datetime | None = None
+
+
+def _validate(spec: PollSpec, n_choices: int) -> int:
+    if not SLUG_RE.match(spec.slug) or len(spec.slug) > 80:
+        raise InvalidRequest("A poll slug may hold only lowercase letters, digits and single hyphens.")
+    if not spec.title.strip():
+        raise InvalidRequest("A poll needs a title.")
+    if spec.method not in POLL_METHODS:
+        raise InvalidRequest(f"The method must be one of: {', '.join(POLL_METHODS)}.")
+    if spec.eligibility not in ELIGIBILITIES:
+        raise InvalidRequest(f"Eligibility must be one of: {', '.join(ELIGIBILITIES)}.")
+    if spec.results_mode not in RESULTS_MODES:
+        raise InvalidRequest(f"The results mode must be one of: {', '.join(RESULTS_MODES)}.")
+    max_choices = spec.max_choices or (1 if spec.method == "plurality" else n_choices)
+    if spec.method == "plurality" and max_choices != 1:
+        raise InvalidRequest("A plurality poll takes exactly one choice; use --method approval.")
+    if max_choices < 1:
+        raise InvalidRequest("max choices must be at least 1.")
+    if spec.opens_at and spec.closes_at and spec.closes_at <= spec.opens_at:
+        raise InvalidRequest("The poll must close after it opens.")
+    for moment in (spec.opens_at, spec.closes_at):
+        if moment is not None and moment.tzinfo is None:
+            raise InvalidRequest("Schedule times need a time zone (for example 2026-12-01T18:00Z).")
+    return max_choices
+
+
+def create_poll(spec: PollSpec, *, actor: str) -> Poll:
+    """A draft poll over all projects, or those of the named categories or slugs."""
+    begin_write()
+    if db.session.execute(select(Poll.id).where(Poll.slug == spec.slug)).first():
+        raise InvalidRequest(f"A poll called {spec.slug!r} already exists.")
+    stmt = select(Project).order_by(Project.title)
+    if spec.categories:
+        folded = {c.casefold() for c in spec.categories}
+        projects = [p for p in db.session.execute(stmt).scalars() if p.category.casefold() in folded]
+    elif spec.projects:
+        projects = list(db.session.execute(stmt.where(Project.slug.in_(spec.projects))).scalars())
+        missing = set(spec.projects) - {p.slug for p in projects}
+        if missing:
+            raise InvalidRequest(f"Unknown projects: {', '.join(sorted(missing))}.")
+    else:
+        projects = list(db.session.execute(stmt).scalars())
+    if not projects:
+        raise InvalidRequest("There are no projects to vote on yet; import some first.")
+    max_choices = _validate(spec, len(projects))
+    seed = tally.new_seed()
+    poll = Poll(
+        slug=spec.slug,
+        title=spec.title.strip(),
+        description=spec.description,
+        method=spec.method,
+        max_choices=max_choices,
+        eligibility=spec.eligibility,
+        results_mode=spec.results_mode,
+        allow_revote=spec.allow_revote,
+        opens_at=spec.opens_at,
+        closes_at=spec.closes_at,
+        tie_seed=seed,
+        tie_seed_hash=tally.seed_hash(seed),
+        status="draft",
+        reveal_step=0,
+        overlay_key_version=1,
+    )
+    poll.choices = [PollChoice(project=p) for p in projects]
+    db.session.add(poll)
+    db.session.flush()
+    audit.record(
+        actor,
+        "poll.create",
+        poll.slug,
+        title=poll.title,
+        method=poll.method,
+        max_choices=poll.max_choices,
+        eligibility=poll.eligibility,
+        results_mode=poll.results_mode,
+        allow_revote=poll.allow_revote,
+        projects=[p.slug for p in projects],
+    )
+    db.session.commit()
+    return poll
+
+
+def open_poll(slug: str, *, actor: str) -> Poll:
+    """Open for voting now; opening an open poll does nothing."""
+    poll = lock_poll(slug, exclusive=True)
+    status = effective_status(poll)
+    if status == "open":
+        if poll.status != "open":
+            poll.status, poll.opened_at = "open", poll.opens_at
+            db.session.commit()
+        else:
+            db.session.rollback()
+        return poll
+    if status != "draft":
+        db.session.rollback()
+        raise PollStateError("This poll has closed; a closed poll cannot open again.")
+    poll.status = "open"
+    poll.opened_at = utcnow()
+    audit.record(actor, "poll.open", poll.slug, tie_seed_hash=poll.tie_seed_hash)
+    db.session.commit()
+    return poll
+
+
+def close_poll(slug: str, *, actor: str) -> Poll:
+    """Close now; no ballot commits after this returns. Closing a closed poll does nothing."""
+    poll = lock_poll(slug, exclusive=True)
+    status = effective_status(poll)
+    if status == "draft":
+        db.session.rollback()
+        raise PollStateError("This poll was never opened, so there is nothing to close.")
+    if status != "open":
+        _record_scheduled_close(poll)
+        db.session.commit()
+        return poll
+    poll.status = "closed"
+    poll.closed_at = utcnow()
+    audit.record(actor, "poll.close", poll.slug, turnout=turnout(poll))
+    db.session.commit()
+    return poll
+
+
+def _record_scheduled_close(poll: Poll) -> None:
+    if poll.status in ("draft", "open") and effective_status(poll) == "closed":
+        poll.status = "closed"
+        poll.opened_at = poll.opened_at or poll.opens_at
+        poll.closed_at = poll.closes_at
+
+
+def settle_schedule(poll: Poll) -> Poll:
+    """If the schedule has closed the poll, record it under the close lock before counting."""
+    if poll.status in ("draft", "open") and effective_status(poll) == "closed":
+        db.session.rollback()
+        poll = lock_poll(poll.slug, exclusive=True)
+        _record_scheduled_close(poll)
+        db.session.commit()
+    return poll
+
+
+def reveal(slug: str, *, actor: str, step: bool = False, auto_seconds: int | None = None) -> Poll:
+    """Publish the results: all at once, one more place (step), or auto-played."""
+    poll = lock_poll(slug, exclusive=True)
+    _record_scheduled_close(poll)
+    status = effective_status(poll)
+    if status in ("draft", "open"):
+        db.session.rollback()
+        raise PollStateError("Close the poll before revealing its results.")
+    total = active_choice_count(poll)
+    now = utcnow()
+    if status == "revealed" and auto_seconds is None:
+        poll.status, poll.reveal_step = "revealed", total
+        db.session.commit()
+        return poll
+    if poll.reveal_started_at is None:
+        poll.reveal_started_at = now
+    if poll.reveal_auto_seconds:
+        poll.reveal_step = min(total, auto_step(poll, now))
+    if auto_seconds is not None:
+        if auto_seconds < 1:
+            raise InvalidRequest("Auto-play needs at least one second between places.")
+        poll.reveal_auto_seconds = auto_seconds
+        poll.reveal_started_at = now
+        poll.reveal_step = max(poll.reveal_step, 1)
+    elif step:
+        poll.reveal_auto_seconds = None
+        poll.reveal_step = min(total, poll.reveal_step + 1)
+    else:
+        poll.reveal_auto_seconds = None
+        poll.reveal_step = total
+    poll.status = "revealed" if poll.reveal_step >= total else "revealing"
+    audit.record(
+        actor,
+        "poll.reveal",
+        poll.slug,
+        step=poll.reveal_step,
+        auto_seconds=poll.reveal_auto_seconds,
+        tie_seed=poll.tie_seed,
+    )
+    db.session.commit()
+    return poll
+
+
+def turnout(poll: Poll) -> int:
+    """How many ballots the poll holds."""
+    return int(db.session.execute(select(func.count(Ballot.id)).where(Ballot.poll_id == poll.id)).scalar_one())
+
+
+def counts(poll: Poll) -> dict[str, int]:
+    """Votes per active project slug: one GROUP BY, zero for projects nobody chose."""
+    active = {c.project_id: c.project.slug for c in poll.choices if not c.withdrawn}
+    result = dict.fromkeys(active.values(), 0)
+    rows = db.session.execute(
+        select(BallotChoice.project_id, func.count())
+        .where(BallotChoice.poll_id == poll.id)
+        .group_by(BallotChoice.project_id)
+    )
+    for project_id, votes in rows:
+        if project_id in active:
+            result[active[project_id]] = int(votes)
+    return result
+
+
+def placings(poll: Poll) -> list[tally.Placing]:
+    """The full ranking, winner first, ties ordered by the poll's seed."""
+    return tally.rank(counts(poll), poll.tie_seed)
+
+
+def counts_visible(poll: Poll, status: str, *, organizer: bool) -> bool:
+    """Rule 5: may this viewer see vote counts now?"""
+    if poll.results_mode == "live":
+        return True
+    if poll.results_mode == "hidden":
+        return organizer or status == "revealed"
+    return status in COUNTS_VISIBLE_STATUSES if organizer else status == "revealed"
+
+
+def results_view(poll: Poll, *, organizer: bool = False) -> dict[str, Any]:
+    """The results document for the API, the stream and the CLI; hidden counts never enter it."""
+    poll = settle_schedule(poll)
+    now = utcnow()
+    status = effective_status(poll, now)
+    titles = {c.project.slug: c.project for c in poll.choices if not c.withdrawn}
+    doc: dict[str, Any] = {
+        "poll": poll.slug,
+        "status": status,
+        "turnout": turnout(poll),
+        "places": len(titles),
+        "tie_seed_hash": poll.tie_seed_hash if status != "draft" else None,
+    }
+    placed = None
+    if counts_visible(poll, status, organizer=organizer):
+        placed = placings(poll)
+    elif status == "revealing" and poll.results_mode != "live":
+        step = min(len(titles), auto_step(poll, now))
+        doc["reveal_step"] = step
+        placed = tally.revealed(placings(poll), step)
+    if status in ("revealing", "revealed"):
+        doc["reveal_step"] = min(len(titles), auto_step(poll, now)) if status == "revealing" else len(titles)
+    if status == "revealed":
+        doc["tie_seed"] = poll.tie_seed
+    if placed is not None:
+        doc["results"] = [
+            {
+                "project": p.project,
+                "title": titles[p.project].title,
+                "team": titles[p.project].team,
+                "votes": p.votes,
+                "rank": p.rank,
+            }
+            for p in placed
+        ]
+    return doc
+
+
+def poll_document(poll: Poll) -> dict[str, Any]:
+    """The public description of a poll and its choices."""
+    status = effective_status(poll)
+    return {
+        "slug": poll.slug,
+        "title": poll.title,
+        "description": poll.description,
+        "status": status,
+        "method": poll.method,
+        "max_choices": poll.max_choices,
+        "eligibility": poll.eligibility,
+        "results": poll.results_mode,
+        "revote": poll.allow_revote,
+        "opens_at": _iso(poll.opens_at),
+        "closes_at": _iso(poll.closes_at),
+        "tie_seed_hash": poll.tie_seed_hash if status != "draft" else None,
+        "choices": [
+            {
+                "project": c.project.slug,
+                "title": c.project.title,
+                "team": c.project.team,
+                "category": c.project.category,
+                "theme": c.project.theme,
+            }
+            for c in poll.choices
+            if not c.withdrawn
+        ],
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+def list_polls(statuses: Iterable[str] | None = None) -> list[Poll]:
+    """Polls, newest first, optionally only those whose effective status is listed."""
+    polls = list(db.session.execute(select(Poll).order_by(Poll.created_at.desc())).scalars())
+    if statuses is None:
+        return polls
+    wanted = set(statuses)
+    return [p for p in polls if effective_status(p) in wanted]

@@ -1,0 +1,62 @@
+"""Counting, ranking and the declared tie-break. Plain Python, no Flask.
+
+Tie-break: when a poll is created it draws a random seed and publishes only
+sha256(seed) once the poll opens. At reveal the seed itself is published. Tied projects
+are ordered by sha256(f"{seed}:{project_slug}") ascending, which anyone can recompute
+from the export with nothing but this module (or three lines of any language).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Placing:
+    project: str
+    votes: int
+    rank: int
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def new_seed() -> str:
+    """A fresh tie-break seed (256 bits, hex)."""
+    return secrets.token_hex(32)
+
+
+def seed_hash(seed: str) -> str:
+    """The commitment published while the seed stays secret."""
+    return hashlib.sha256(seed.encode()).hexdigest()
+
+
+def tie_break_key(seed: str, project: str) -> str:
+    """The order among tied projects: smaller key places higher."""
+    return hashlib.sha256(f"{seed}:{project}".encode()).hexdigest()
+
+
+def count(ballots: Iterable[Sequence[str]], projects: Iterable[str]) -> dict[str, int]:
+    """Votes per project from ballots (each a list of chosen projects); every project listed."""
+    counts: Counter[str] = Counter({p: 0 for p in projects})
+    for choices in ballots:
+        for project in set(choices):
+            counts[project] += 1
+    return dict(counts)
+
+
+def rank(counts: Mapping[str, int], seed: str) -> list[Placing]:
+    """Projects from winner to last: most votes first, ties by the seed's order."""
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], tie_break_key(seed, item[0])))
+    return [Placing(project=p, votes=v, rank=i) for i, (p, v) in enumerate(ordered, start=1)]
+
+
+def revealed(placings: Sequence[Placing], step: int) -> list[Placing]:
+    """The placings shown after `step` reveal steps: the last `step` places, winner last."""
+    if step <= 0:
+        return []
+    return list(placings[-step:]) if step < len(placings) else list(placings)

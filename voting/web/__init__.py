@@ -1,0 +1,17 @@
+"""Blueprints and the one place that turns domain errors into HTTP answers."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_web(app: Flask) -> None:
+    """Attach blueprints, error handlers and template helpers."""
+    from voting.web import admin, api, errors, health, overlay, public
+
+    errors.register(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(public.bp)
+    app.register_blueprint(overlay.bp)
+    app.register_blueprint(admin.bp)

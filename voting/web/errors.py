@@ -1,0 +1,73 @@
+"""Domain errors and HTTP errors become JSON for the API and a page for people."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from flask.typing import ResponseReturnValue
+from flask_limiter import RateLimitExceeded
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from voting.errors import AlreadyVoted, VotingError
+
+log = logging.getLogger(__name__)
+
+HTTP_CODES = {
+    400: ("invalid_request", "The request is not valid."),
+    401: ("unauthorized", "Please log in first."),
+    403: ("forbidden", "You are not allowed to do that."),
+    404: ("not_found", "There is nothing at this address."),
+    405: ("method_not_allowed", "This address does not accept that kind of request."),
+    413: ("too_large", "The upload is too large."),
+    415: ("invalid_request", "Send the body as JSON (Content-Type: application/json)."),
+    429: ("rate_limited", "Too many requests. Please wait a moment and try again."),
+    500: ("server_error", "Something went wrong on our side. Please try again."),
+}
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def error_response(status: int, code: str, message: str, **extra: object) -> ResponseReturnValue:
+    if wants_json():
+        body = {"error": code, "message": message, **extra}
+        return jsonify(body), status
+    return render_template("error.html", status=status, code=code, message=message, **extra), status
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(VotingError)
+    def _domain(exc: VotingError) -> ResponseReturnValue:
+        extra: dict[str, object] = {}
+        if isinstance(exc, AlreadyVoted) and exc.receipt:
+            extra["receipt"] = exc.receipt
+        return error_response(exc.status, exc.code, exc.message, **extra)
+
+    @app.errorhandler(CSRFError)
+    def _csrf(exc: CSRFError) -> ResponseReturnValue:
+        return error_response(
+            400, "csrf_failed", "This form has expired or did not come from this site. Reload the page and try again."
+        )
+
+    @app.errorhandler(RateLimitExceeded)
+    def _limited(exc: RateLimitExceeded) -> ResponseReturnValue:
+        code, message = HTTP_CODES[429]
+        return error_response(429, code, message)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> ResponseReturnValue:
+        status = exc.code or 500
+        code, message = HTTP_CODES.get(status, ("error", exc.description or "Error."))
+        if status == 413:
+            limit = app.config.get("MAX_CONTENT_LENGTH") or 0
+            message = f"The upload is too large: the limit is {limit // (1024 * 1024)} MB."
+        return error_response(status, code, message)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> ResponseReturnValue:
+        log.exception("unhandled error on %s %s", request.method, request.url_rule)
+        code, message = HTTP_CODES[500]
+        return error_response(500, code, message)
