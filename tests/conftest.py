@@ -140,7 +140,9 @@ def redis_url() -> str:
 
 
 def import_samples() -> None:
-    projects.import_projects((SHARED_DATA / "projects-sample.csv").read_bytes(), "projects-sample.csv")
+    projects.import_projects(
+        (SHARED_DATA / "projects-sample.csv").read_bytes(), "projects-sample.csv"
+    )
 
 
 @pytest.fixture
@@ -151,7 +153,9 @@ def make_poll(ctx: Flask) -> Callable[..., str]:
         if not db.session.execute(text("SELECT count(*) FROM projects")).scalar():
             import_samples()
         slug = slug or "poll-" + secrets.token_hex(3)
-        polls.create_poll(polls.PollSpec(slug=slug, title=spec.pop("title", "Test poll"), **spec), actor="test")
+        polls.create_poll(
+            polls.PollSpec(slug=slug, title=spec.pop("title", "Test poll"), **spec), actor="test"
+        )
         if open_:
             polls.open_poll(slug, actor="test")
         return slug

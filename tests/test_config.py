@@ -8,7 +8,9 @@ from voting.config import ConfigError, normalize_database_url
 
 def test_missing_secret_key_is_a_clear_startup_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SECRET_KEY", raising=False)
-    with pytest.raises(ConfigError, match="SECRET_KEY is not set. Set the SECRET_KEY environment variable"):
+    with pytest.raises(
+        ConfigError, match=r"SECRET_KEY is not set\. Set the SECRET_KEY environment variable"
+    ):
         create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
 
 
@@ -59,7 +61,9 @@ def test_embedded_default_needs_nothing_but_a_key(monkeypatch: pytest.MonkeyPatc
         ("VOTING_CATEGORIES", "[]", "non-empty"),
     ],
 )
-def test_bad_settings_are_refused(monkeypatch: pytest.MonkeyPatch, env: str, value: str, message: str) -> None:
+def test_bad_settings_are_refused(
+    monkeypatch: pytest.MonkeyPatch, env: str, value: str, message: str
+) -> None:
     monkeypatch.setenv("SECRET_KEY", "k" * 40)
     monkeypatch.setenv(env, value)
     with pytest.raises(ConfigError, match=message):

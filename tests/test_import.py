@@ -36,7 +36,9 @@ def test_reimport_reports_unchanged_then_updated(ctx: Flask) -> None:
     second = import_projects(data, "p.csv")
     assert len(first.created) == 12 and not first.updated
     assert len(second.unchanged) == 12 and not second.created
-    changed = data.replace(b"Early flood warnings from open satellite data", b"Flood warnings now with SMS")
+    changed = data.replace(
+        b"Early flood warnings from open satellite data", b"Flood warnings now with SMS"
+    )
     third = import_projects(changed, "p.csv")
     assert third.updated == ["flood-watch"]
     project = db.session.execute(select(Project).where(Project.slug == "flood-watch")).scalar_one()
@@ -69,7 +71,7 @@ def test_broken_rows_are_named_and_good_rows_still_import(ctx: Flask) -> None:
     bad_cat = "bad-cat,Bad Category,Team D,Di,Hardware,,s,d,,,\n"
     good_two = "ok-two,Good Two,Team E,Ed, analyse ,global impact,s,d,,,\n"
     data = HEADER.encode() + good.encode() + no_title.encode() + bad_url.encode() + bad_cat.encode()
-    data += "bad-enc,Caf".encode() + b"\xe9 Latin1,Team F,Fe,Build,,s,d,,,\n" + good_two.encode()
+    data += b"bad-enc,Caf" + b"\xe9 Latin1,Team F,Fe,Build,,s,d,,,\n" + good_two.encode()
     report = import_projects(data, "mixed.csv")
     assert sorted(report.created) == ["ok-one", "ok-two"]
     reasons = {r.line: r.reason for r in report.rejected}
@@ -84,7 +86,9 @@ def test_broken_rows_are_named_and_good_rows_still_import(ctx: Flask) -> None:
 
 
 def test_dry_run_writes_nothing(ctx: Flask) -> None:
-    report = import_projects((SHARED_DATA / "projects-sample.csv").read_bytes(), "p.csv", dry_run=True)
+    report = import_projects(
+        (SHARED_DATA / "projects-sample.csv").read_bytes(), "p.csv", dry_run=True
+    )
     assert len(report.created) == 12
     assert count_projects() == 0
     assert db.session.execute(select(func.count(AuditEvent.id))).scalar_one() == 0
@@ -107,7 +111,16 @@ def test_duplicate_slug_in_file_is_rejected(ctx: Flask) -> None:
 def test_unicode_and_long_text_are_stored_as_given(ctx: Flask) -> None:
     title = "Ñandú 🚀 <script>alert(1)</script>"
     description = "Long " * 2000 + "✓"
-    doc = {"projects": [{"title": title, "category": "build", "description": description, "members": ["Zoë", "李"]}]}
+    doc = {
+        "projects": [
+            {
+                "title": title,
+                "category": "build",
+                "description": description,
+                "members": ["Zoë", "李"],
+            }
+        ]
+    }
     report = import_projects(json.dumps(doc).encode(), "p.json")
     assert report.source_format == "json"
     project = db.session.execute(select(Project)).scalar_one()
@@ -143,7 +156,12 @@ def test_unreadable_files_are_refused_whole(ctx: Flask, data: bytes, message: st
 
 @pytest.mark.parametrize(
     ("title", "slug"),
-    [("FloodWatch", "floodwatch"), ("Crop  Doctor!", "crop-doctor"), ("Tomás Álvarez", "tomas-alvarez"), ("🚀🚀", None)],
+    [
+        ("FloodWatch", "floodwatch"),
+        ("Crop  Doctor!", "crop-doctor"),
+        ("Tomás Álvarez", "tomas-alvarez"),
+        ("🚀🚀", None),
+    ],
 )
 def test_slugify(title: str, slug: str | None) -> None:
     result = slugify(title)
@@ -160,5 +178,7 @@ def test_cli_import_reports_lines_and_exit_code(runner, tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "1 created" in result.output and "1 rejected" in result.output
     assert "line 3" in result.output and "title is missing" in result.output
-    ok = runner.invoke(args=["projects", "import", str(SHARED_DATA / "projects-sample.csv"), "--dry-run"])
+    ok = runner.invoke(
+        args=["projects", "import", str(SHARED_DATA / "projects-sample.csv"), "--dry-run"]
+    )
     assert ok.exit_code == 0 and "Dry run" in ok.output

@@ -38,7 +38,9 @@ def _when(value: str | None) -> datetime | None:
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date and time like 2026-12-01T18:00Z") from None
+        raise click.BadParameter(
+            f"{value!r} is not a date and time like 2026-12-01T18:00Z"
+        ) from None
     if moment.tzinfo is None:
         raise click.BadParameter(f"{value!r} needs a time zone, like 2026-12-01T18:00Z or +01:00")
     return moment.astimezone(UTC)
@@ -76,7 +78,9 @@ def projects_import(file: Path, dry_run: bool, as_json: bool) -> None:
     try:
         if rows > PROGRESS_THRESHOLD and not as_json:
             with click.progressbar(length=rows, label="Importing", file=sys.stderr) as bar:
-                report = import_projects(data, file.name, dry_run=dry_run, progress=lambda n: bar.update(1))
+                report = import_projects(
+                    data, file.name, dry_run=dry_run, progress=lambda n: bar.update(1)
+                )
         else:
             report = import_projects(data, file.name, dry_run=dry_run)
     except VotingError as exc:
@@ -109,12 +113,26 @@ def polls() -> None:
 @click.argument("slug")
 @click.option("--title", required=True)
 @click.option("--description", default="")
-@click.option("--method", type=click.Choice(["plurality", "approval"]), default="plurality", show_default=True)
+@click.option(
+    "--method", type=click.Choice(["plurality", "approval"]), default="plurality", show_default=True
+)
 @click.option("--max-choices", type=click.IntRange(min=1), default=None)
-@click.option("--eligibility", type=click.Choice(["invite", "roster", "open"]), default="invite", show_default=True)
-@click.option("--results", type=click.Choice(["live", "hidden", "sealed"]), default="hidden", show_default=True)
+@click.option(
+    "--eligibility",
+    type=click.Choice(["invite", "roster", "open"]),
+    default="invite",
+    show_default=True,
+)
+@click.option(
+    "--results",
+    type=click.Choice(["live", "hidden", "sealed"]),
+    default="hidden",
+    show_default=True,
+)
 @click.option("--revote/--no-revote", default=False, show_default=True)
-@click.option("--category", "categories", multiple=True, help="Only projects of this category (repeatable).")
+@click.option(
+    "--category", "categories", multiple=True, help="Only projects of this category (repeatable)."
+)
 @click.option("--opens-at", default=None, help="ISO time with zone, e.g. 2026-12-01T17:00Z")
 @click.option("--closes-at", default=None, help="ISO time with zone, e.g. 2026-12-01T18:00Z")
 @with_appcontext
@@ -176,7 +194,13 @@ def polls_close(slug: str) -> None:
 @polls.command("reveal")
 @click.argument("slug")
 @click.option("--step", is_flag=True, help="Reveal one more place (last place first).")
-@click.option("--auto", "auto_seconds", type=click.IntRange(min=1), default=None, help="Auto-play: seconds per place.")
+@click.option(
+    "--auto",
+    "auto_seconds",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Auto-play: seconds per place.",
+)
 @with_appcontext
 def polls_reveal(slug: str, step: bool, auto_seconds: int | None) -> None:
     """Reveal the results: all at once (idempotent), one place at a time, or auto-played."""
@@ -187,7 +211,9 @@ def polls_reveal(slug: str, step: bool, auto_seconds: int | None) -> None:
     except VotingError as exc:
         _fail(exc)
         return
-    click.echo(f"Poll {poll.slug!r}: {poll.status}, {poll.reveal_step} place(s) shown. Tie-break seed: {poll.tie_seed}")
+    click.echo(
+        f"Poll {poll.slug!r}: {poll.status}, {poll.reveal_step} place(s) shown. Tie-break seed: {poll.tie_seed}"
+    )
 
 
 # -- tokens ---------------------------------------------------------------------------------
@@ -201,8 +227,15 @@ def tokens() -> None:
 @tokens.command("mint")
 @click.argument("slug")
 @click.option("--count", type=click.IntRange(min=1), required=True)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="CSV of token,url")
-@click.option("--qr-sheet", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Printable QR cards (HTML)")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="CSV of token,url"
+)
+@click.option(
+    "--qr-sheet",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Printable QR cards (HTML)",
+)
 @click.option("--batch", default=None, help="A label for this batch (default: a timestamp).")
 @with_appcontext
 def tokens_mint(slug: str, count: int, out: Path, qr_sheet: Path | None, batch: str | None) -> None:
@@ -302,7 +335,9 @@ def verify_command(file: Path) -> None:
         for problem in problems:
             click.echo(f"FAIL: {problem}", err=True)
         sys.exit(1)
-    click.echo(f"OK: {len(doc['ballots'])} ballots recount to the stated tally; {len(doc['audit'])} audit entries chain.")
+    click.echo(
+        f"OK: {len(doc['ballots'])} ballots recount to the stated tally; {len(doc['audit'])} audit entries chain."
+    )
 
 
 @cli.group()
@@ -365,12 +400,16 @@ def demo(port: int, no_serve: bool) -> None:
     from voting.demo import seed
 
     base_url = f"http://127.0.0.1:{port}"
-    app = create_app({"DEMO": True, "SQLALCHEMY_DATABASE_URI": "sqlite:///demo.db", "BASE_URL": base_url})
+    app = create_app(
+        {"DEMO": True, "SQLALCHEMY_DATABASE_URI": "sqlite:///demo.db", "BASE_URL": base_url}
+    )
     with app.app_context():
         info = seed(app, fresh=True)
     click.echo("")
     click.echo(f"  Community Favorite demo on {base_url}/")
-    click.echo(f"  Organizer login: {base_url}/admin  user: {info.username}  password: {info.password}")
+    click.echo(
+        f"  Organizer login: {base_url}/admin  user: {info.username}  password: {info.password}"
+    )
     click.echo("  Voter links (each votes once):")
     for link in info.voter_links:
         click.echo(f"    {link}")
@@ -390,4 +429,3 @@ def main() -> None:
     except ConfigError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)
-

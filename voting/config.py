@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from flask import Flask
@@ -85,7 +85,7 @@ def load(app: Flask, overrides: Mapping[str, Any] | None) -> None:
     validate(app.config)
 
 
-def validate(config: Mapping[str, Any] | Any) -> None:
+def validate(config: MutableMapping[str, Any]) -> None:
     """Refuse to start with a configuration that would be unsafe or cannot work."""
     config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(config["SQLALCHEMY_DATABASE_URI"])
     if isinstance(config.get("SECRET_KEY_FALLBACKS"), str):
@@ -108,7 +108,9 @@ def validate(config: Mapping[str, Any] | Any) -> None:
     try:
         hops = int(config.get("PROXY_HOPS") or 0)
     except (TypeError, ValueError):
-        raise ConfigError("VOTING_PROXY_HOPS must be a whole number (0 when not behind a proxy).")
+        raise ConfigError(
+            "VOTING_PROXY_HOPS must be a whole number (0 when not behind a proxy)."
+        ) from None
     if hops < 0:
         raise ConfigError("VOTING_PROXY_HOPS must be 0 or more.")
     config["PROXY_HOPS"] = hops

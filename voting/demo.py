@@ -61,5 +61,3 @@ def seed(app: Flask, *, fresh: bool = True) -> DemoInfo:
         overlay_url=overlay.overlay_url(poll),
         links_file=links_file,
     )
-
-

@@ -61,7 +61,7 @@ def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({quoted})"
 
 
-class Organizer(db.Model):  # type: ignore[name-defined,misc]
+class Organizer(db.Model):  # type: ignore[name-defined]
     __tablename__ = "organizers"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -78,7 +78,7 @@ class Organizer(db.Model):  # type: ignore[name-defined,misc]
         return str(self.id)
 
 
-class Project(db.Model):  # type: ignore[name-defined,misc]
+class Project(db.Model):  # type: ignore[name-defined]
     __tablename__ = "projects"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -95,9 +95,7 @@ class Project(db.Model):  # type: ignore[name-defined,misc]
     image_url: Mapped[str | None] = mapped_column(String(500))
     built_with: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(
-        UTCDateTime(), default=utcnow, onupdate=utcnow
-    )
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     member_hashes: Mapped[list[TeamMember]] = relationship(
         back_populates="project", cascade="all, delete-orphan"
@@ -110,7 +108,7 @@ class Project(db.Model):  # type: ignore[name-defined,misc]
         return [m.strip() for m in self.members.split(";") if m.strip()]
 
 
-class TeamMember(db.Model):  # type: ignore[name-defined,misc]
+class TeamMember(db.Model):  # type: ignore[name-defined]
     """A keyed hash of a team member's email, for conflict-of-interest checks only."""
 
     __tablename__ = "team_members"
@@ -124,7 +122,7 @@ class TeamMember(db.Model):  # type: ignore[name-defined,misc]
     __table_args__ = (UniqueConstraint("project_id", "email_hash"),)
 
 
-class Poll(db.Model):  # type: ignore[name-defined,misc]
+class Poll(db.Model):  # type: ignore[name-defined]
     __tablename__ = "polls"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -168,7 +166,7 @@ class Poll(db.Model):  # type: ignore[name-defined,misc]
     )
 
 
-class PollChoice(db.Model):  # type: ignore[name-defined,misc]
+class PollChoice(db.Model):  # type: ignore[name-defined]
     __tablename__ = "poll_choices"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -182,7 +180,7 @@ class PollChoice(db.Model):  # type: ignore[name-defined,misc]
     __table_args__ = (UniqueConstraint("poll_id", "project_id"),)
 
 
-class Token(db.Model):  # type: ignore[name-defined,misc]
+class Token(db.Model):  # type: ignore[name-defined]
     """An issued voter token id. The signed string is never stored."""
 
     __tablename__ = "tokens"
@@ -197,7 +195,7 @@ class Token(db.Model):  # type: ignore[name-defined,misc]
     __table_args__ = (CheckConstraint(_in("kind", TOKEN_KINDS), name="kind"),)
 
 
-class RosterEntry(db.Model):  # type: ignore[name-defined,misc]
+class RosterEntry(db.Model):  # type: ignore[name-defined]
     """An attendee who may claim one token. Records only that it claimed, never which."""
 
     __tablename__ = "roster_entries"
@@ -211,7 +209,7 @@ class RosterEntry(db.Model):  # type: ignore[name-defined,misc]
     __table_args__ = (UniqueConstraint("poll_id", "code_hash"),)
 
 
-class Ballot(db.Model):  # type: ignore[name-defined,misc]
+class Ballot(db.Model):  # type: ignore[name-defined]
     """A cast ballot: no person, no address, no time finer than the minute."""
 
     __tablename__ = "ballots"
@@ -228,7 +226,7 @@ class Ballot(db.Model):  # type: ignore[name-defined,misc]
     )
 
 
-class BallotChoice(db.Model):  # type: ignore[name-defined,misc]
+class BallotChoice(db.Model):  # type: ignore[name-defined]
     __tablename__ = "ballot_choices"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -242,7 +240,7 @@ class BallotChoice(db.Model):  # type: ignore[name-defined,misc]
     __table_args__ = (UniqueConstraint("ballot_id", "project_id"),)
 
 
-class AuditEvent(db.Model):  # type: ignore[name-defined,misc]
+class AuditEvent(db.Model):  # type: ignore[name-defined]
     """One organizer action in the append-only, hash-chained audit log."""
 
     __tablename__ = "audit_events"

@@ -23,4 +23,6 @@ def render_sheet(batch: MintedBatch) -> str:
     short = f"{parts.netloc}/p/{batch.poll.slug}"
     cards = [{"svg": qr_svg(voter_url(t)), "n": i} for i, t in enumerate(batch.tokens, start=1)]
     pages = [cards[i : i + CARDS_PER_PAGE] for i in range(0, len(cards), CARDS_PER_PAGE)]
-    return render_template("qr_sheet.html", poll=batch.poll, pages=pages, short=short, batch=batch.batch)
+    return render_template(
+        "qr_sheet.html", poll=batch.poll, pages=pages, short=short, batch=batch.batch
+    )

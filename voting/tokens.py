@@ -16,7 +16,7 @@ from itsdangerous import BadData, URLSafeSerializer
 
 from voting.errors import InvalidToken
 
-VOTER_TOKEN_SALT = "voting.voter-token.v1"
+VOTER_TOKEN_SALT = "voting.voter-token.v1"  # noqa: S105 (a salt, not a secret)
 OVERLAY_KEY_SALT = "voting.overlay-key.v1"
 
 TOKEN_ID_BYTES = 16

@@ -22,10 +22,19 @@ def _canonical_time(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def event_hash(prev_hash: str, at: str, actor: str, action: str, poll: str | None, detail: str) -> str:
+def event_hash(
+    prev_hash: str, at: str, actor: str, action: str, poll: str | None, detail: str
+) -> str:
     """The chain link: sha256 over the previous hash and this entry's canonical fields."""
     body = json.dumps(
-        {"prev": prev_hash, "at": at, "actor": actor, "action": action, "poll": poll, "detail": detail},
+        {
+            "prev": prev_hash,
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "poll": poll,
+            "detail": detail,
+        },
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,
@@ -42,7 +51,9 @@ def record(actor: str, action: str, poll: str | None = None, **detail: Any) -> A
     ).scalar_one_or_none()
     prev_hash = prev or GENESIS
     at = utcnow().replace(microsecond=0)
-    detail_json = json.dumps(detail, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    detail_json = json.dumps(
+        detail, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
     event = AuditEvent(
         at=at,
         actor=actor,
@@ -84,9 +95,13 @@ def verify_chain(entries: Iterable[Mapping[str, Any]]) -> list[str]:
             problems.append(f"entry {n}: missing fields")
             break
         if entry.get("prev_hash") != prev:
-            problems.append(f"entry {n} (id {entry.get('id')}): does not follow the entry before it")
+            problems.append(
+                f"entry {n} (id {entry.get('id')}): does not follow the entry before it"
+            )
         if entry.get("hash") != expected:
-            problems.append(f"entry {n} (id {entry.get('id')}): its content does not match its hash")
+            problems.append(
+                f"entry {n} (id {entry.get('id')}): its content does not match its hash"
+            )
         prev = str(entry.get("hash"))
     return problems
 

@@ -67,7 +67,9 @@ def _check_choices(poll: Poll, token: VoterToken, choices: object) -> list[int]:
 
 def receipt_for(token_id: str) -> str | None:
     """The receipt of the ballot cast with this token id, if any."""
-    return db.session.execute(select(Ballot.receipt).where(Ballot.token_id == token_id)).scalar_one_or_none()
+    return db.session.execute(
+        select(Ballot.receipt).where(Ballot.token_id == token_id)
+    ).scalar_one_or_none()
 
 
 def cast_ballot(slug: str, raw_token: object, choices: Sequence[str] | object) -> CastResult:
@@ -91,7 +93,9 @@ def cast_ballot(slug: str, raw_token: object, choices: Sequence[str] | object) -
         raise InvalidToken("This voting link was never issued for this poll.")
     if issued.revoked_at is not None:
         db.session.rollback()
-        raise InvalidToken("This voting link was cancelled by the organizers. Ask them for a new one.")
+        raise InvalidToken(
+            "This voting link was cancelled by the organizers. Ask them for a new one."
+        )
     project_ids = _check_choices(poll, token, choices)
 
     receipt = new_receipt()
@@ -105,7 +109,8 @@ def cast_ballot(slug: str, raw_token: object, choices: Sequence[str] | object) -
             existing.receipt = receipt
             existing.cast_minute = minute
             db.session.add_all(
-                BallotChoice(ballot_id=existing.id, poll_id=poll.id, project_id=p) for p in project_ids
+                BallotChoice(ballot_id=existing.id, poll_id=poll.id, project_id=p)
+                for p in project_ids
             )
             db.session.commit()
             return CastResult(receipt=receipt, replaced=True)

@@ -27,7 +27,9 @@ def export_poll(slug: str, *, actor: str) -> dict[str, Any]:
     slugs = {c.project_id: c.project.slug for c in poll.choices}
     by_ballot: dict[int, list[str]] = defaultdict(list)
     rows = db.session.execute(
-        select(BallotChoice.ballot_id, BallotChoice.project_id).where(BallotChoice.poll_id == poll.id)
+        select(BallotChoice.ballot_id, BallotChoice.project_id).where(
+            BallotChoice.poll_id == poll.id
+        )
     )
     for ballot_id, project_id in rows:
         by_ballot[ballot_id].append(slugs[project_id])
@@ -43,7 +45,9 @@ def export_poll(slug: str, *, actor: str) -> dict[str, Any]:
             "tie_seed": poll.tie_seed if seed_public else None,
             "closed_at": polls._iso(poll.closed_at),
         },
-        "projects": [_project(p, withdrawn=c.withdrawn) for p, c in zip(projects, poll.choices, strict=True)],
+        "projects": [
+            _project(p, withdrawn=c.withdrawn) for p, c in zip(projects, poll.choices, strict=True)
+        ],
         "tally": polls.results_view(poll, organizer=True),
         "ballots": [{"receipt": r, "choices": sorted(by_ballot[i])} for i, r in receipts],
         "audit": audit.all_entries(),
@@ -76,13 +80,18 @@ def verify_export(doc: Mapping[str, Any]) -> list[str]:
     counts = tally.count((b.get("choices", []) for b in ballots), active)
     stated = doc.get("tally") or {}
     if stated.get("turnout") != len(ballots):
-        problems.append(f"turnout says {stated.get('turnout')} but the export holds {len(ballots)} ballots")
+        problems.append(
+            f"turnout says {stated.get('turnout')} but the export holds {len(ballots)} ballots"
+        )
     seed = poll.get("tie_seed")
     if seed is not None:
         if tally.seed_hash(seed) != poll.get("tie_seed_hash"):
             problems.append("the published tie-break seed does not match its committed hash")
         expected = [p.as_dict() for p in tally.rank(counts, seed)]
-        got = [{"project": r["project"], "votes": r["votes"], "rank": r["rank"]} for r in stated.get("results", [])]
+        got = [
+            {"project": r["project"], "votes": r["votes"], "rank": r["rank"]}
+            for r in stated.get("results", [])
+        ]
         if got != expected:
             problems.append("the stated ranking does not match the ballots")
     else:
@@ -91,5 +100,3 @@ def verify_export(doc: Mapping[str, Any]) -> list[str]:
             problems.append("the stated counts do not match the ballots")
     problems.extend(audit.verify_chain(doc.get("audit") or []))
     return problems
-
-

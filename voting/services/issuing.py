@@ -35,7 +35,9 @@ def voter_signer() -> TokenSigner:
     cached: TokenSigner | None = current_app.extensions.get("voting.voter_signer")
     if cached is None:
         config = current_app.config
-        cached = TokenSigner(config["SECRET_KEY"], config["SECRET_KEY_FALLBACKS"], salt=VOTER_TOKEN_SALT)
+        cached = TokenSigner(
+            config["SECRET_KEY"], config["SECRET_KEY_FALLBACKS"], salt=VOTER_TOKEN_SALT
+        )
         current_app.extensions["voting.voter_signer"] = cached
     return cached
 
@@ -83,7 +85,10 @@ def mint_tokens(
         chunk = ids[start : start + _INSERT_CHUNK]
         db.session.execute(
             insert(Token),
-            [{"id": i, "poll_id": poll.id, "kind": "invite", "batch": batch, "issued_on": today} for i in chunk],
+            [
+                {"id": i, "poll_id": poll.id, "kind": "invite", "batch": batch, "issued_on": today}
+                for i in chunk
+            ],
         )
         if progress:
             progress(len(chunk))
@@ -114,7 +119,9 @@ def revoke(slug: str, *, actor: str, tokens: Iterable[str] = (), batch: str | No
         raise InvalidRequest("Name the tokens or the batch to revoke.")
     stmt = update(Token).where(Token.poll_id == poll.id, Token.revoked_at.is_(None))
     if batch:
-        if not db.session.execute(select(Token.id).where(Token.poll_id == poll.id, Token.batch == batch).limit(1)).first():
+        if not db.session.execute(
+            select(Token.id).where(Token.poll_id == poll.id, Token.batch == batch).limit(1)
+        ).first():
             raise NotFound(f"There is no batch {batch!r} in this poll.")
         stmt = stmt.where(Token.batch == batch)
     else:

@@ -49,9 +49,9 @@ def effective_status(poll: Poll, now: datetime | None = None) -> str:
         status = "open"
     if status == "open" and poll.closes_at is not None and now >= poll.closes_at:
         status = "closed"
-    if status == "revealing" and poll.reveal_auto_seconds and poll.reveal_started_at:
-        if auto_step(poll, now) >= active_choice_count(poll):
-            status = "revealed"
+    auto_done = poll.reveal_auto_seconds and auto_step(poll, now) >= active_choice_count(poll)
+    if status == "revealing" and auto_done:
+        status = "revealed"
     return status
 
 
@@ -80,7 +80,9 @@ def lock_poll(slug: str, *, exclusive: bool) -> Poll:
     begin_write()
     stmt = select(Poll).where(Poll.slug == slug).execution_options(populate_existing=True)
     if db.session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update() if exclusive else stmt.with_for_update(read=True, key_share=True)
+        stmt = (
+            stmt.with_for_update() if exclusive else stmt.with_for_update(read=True, key_share=True)
+        )
     poll = db.session.execute(stmt).scalar_one_or_none()
     if poll is None:
         raise NotFound(f"There is no poll called {slug!r}.")
@@ -105,7 +107,9 @@ class PollSpec:
 
 def _validate(spec: PollSpec, n_choices: int) -> int:
     if not SLUG_RE.match(spec.slug) or len(spec.slug) > 80:
-        raise InvalidRequest("A poll slug may hold only lowercase letters, digits and single hyphens.")
+        raise InvalidRequest(
+            "A poll slug may hold only lowercase letters, digits and single hyphens."
+        )
     if not spec.title.strip():
         raise InvalidRequest("A poll needs a title.")
     if spec.method not in POLL_METHODS:
@@ -135,7 +139,9 @@ def create_poll(spec: PollSpec, *, actor: str) -> Poll:
     stmt = select(Project).order_by(Project.title)
     if spec.categories:
         folded = {c.casefold() for c in spec.categories}
-        projects = [p for p in db.session.execute(stmt).scalars() if p.category.casefold() in folded]
+        projects = [
+            p for p in db.session.execute(stmt).scalars() if p.category.casefold() in folded
+        ]
     elif spec.projects:
         projects = list(db.session.execute(stmt.where(Project.slug.in_(spec.projects))).scalars())
         missing = set(spec.projects) - {p.slug for p in projects}
@@ -284,7 +290,11 @@ def reveal(slug: str, *, actor: str, step: bool = False, auto_seconds: int | Non
 
 def turnout(poll: Poll) -> int:
     """How many ballots the poll holds."""
-    return int(db.session.execute(select(func.count(Ballot.id)).where(Ballot.poll_id == poll.id)).scalar_one())
+    return int(
+        db.session.execute(
+            select(func.count(Ballot.id)).where(Ballot.poll_id == poll.id)
+        ).scalar_one()
+    )
 
 
 def counts(poll: Poll) -> dict[str, int]:
@@ -337,7 +347,9 @@ def results_view(poll: Poll, *, organizer: bool = False) -> dict[str, Any]:
         doc["reveal_step"] = step
         placed = tally.revealed(placings(poll), step)
     if status in ("revealing", "revealed"):
-        doc["reveal_step"] = min(len(titles), auto_step(poll, now)) if status == "revealing" else len(titles)
+        doc["reveal_step"] = (
+            min(len(titles), auto_step(poll, now)) if status == "revealing" else len(titles)
+        )
     if status == "revealed":
         doc["tie_seed"] = poll.tie_seed
     if placed is not None:

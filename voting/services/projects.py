@@ -71,7 +71,9 @@ class ImportReport:
             "created": self.created,
             "updated": self.updated,
             "unchanged": self.unchanged,
-            "rejected": [{"line": r.line, "title": r.title, "reason": r.reason} for r in self.rejected],
+            "rejected": [
+                {"line": r.line, "title": r.title, "reason": r.reason} for r in self.rejected
+            ],
         }
 
 
@@ -122,7 +124,9 @@ def _check_url(name: str, value: str) -> str:
         return ""
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc or " " in value:
-        raise RowError(f"{name} {value!r} is not a web address (it must start with http:// or https://)")
+        raise RowError(
+            f"{name} {value!r} is not a web address (it must start with http:// or https://)"
+        )
     if len(value) > URL_LIMIT:
         raise RowError(f"{name} is longer than {URL_LIMIT} characters")
     return value
@@ -215,7 +219,9 @@ def _from_devpost(line: int, raw: Mapping[str, str], categories: Sequence[str]) 
 def _clean(row: Row, categories: Sequence[str], themes: Sequence[str]) -> Row:
     values = {k: (row.values.get(k) or "") for k in OWN_COLUMNS}
     if _has_bad_bytes([*values.values(), *row.member_emails]):
-        raise RowError("contains bytes that are not UTF-8 text; save the file as UTF-8 and import again")
+        raise RowError(
+            "contains bytes that are not UTF-8 text; save the file as UTF-8 and import again"
+        )
     values["title"] = values["title"].strip()
     if not values["title"]:
         raise RowError("the title is missing")
@@ -248,7 +254,9 @@ def parse(data: bytes, filename: str = "") -> tuple[str, list[Row], list[Rejecte
         try:
             doc = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise InvalidRequest(f"The file is not valid JSON: {exc.msg} at line {exc.lineno}.") from exc
+            raise InvalidRequest(
+                f"The file is not valid JSON: {exc.msg} at line {exc.lineno}."
+            ) from exc
         items = doc.get("projects") if isinstance(doc, dict) else doc
         if not isinstance(items, list):
             raise InvalidRequest('The JSON must be a list of projects, or {"projects": [...]}.')
@@ -307,7 +315,11 @@ def import_projects(
         slug = cleaned.values["slug"]
         if slug in seen:
             report.rejected.append(
-                Rejected(row.line, f"slug {slug!r} already appears on line {seen[slug]}", cleaned.values["title"])
+                Rejected(
+                    row.line,
+                    f"slug {slug!r} already appears on line {seen[slug]}",
+                    cleaned.values["title"],
+                )
             )
             continue
         seen[slug] = row.line

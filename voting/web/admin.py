@@ -42,7 +42,9 @@ def login() -> ResponseReturnValue:
     if request.method == "POST":
         username = request.form.get("username", "")[:80]
         password = request.form.get("password", "")
-        organizer = db.session.execute(select(Organizer).where(Organizer.username == username)).scalar_one_or_none()
+        organizer = db.session.execute(
+            select(Organizer).where(Organizer.username == username)
+        ).scalar_one_or_none()
         if organizer is None:
             check_password(Organizer(password_hash=_dummy_hash()), password)
             ok = False

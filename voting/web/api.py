@@ -42,7 +42,9 @@ def poll(slug: str) -> ResponseReturnValue:
 def cast(slug: str) -> ResponseReturnValue:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise InvalidRequest('Send a JSON object like {"token": "...", "choices": ["project-slug"]}.')
+        raise InvalidRequest(
+            'Send a JSON object like {"token": "...", "choices": ["project-slug"]}.'
+        )
     if "token" not in body:
         raise InvalidToken("The ballot has no token.")
     if "choices" not in body:

@@ -49,7 +49,9 @@ def register(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def _csrf(exc: CSRFError) -> ResponseReturnValue:
         return error_response(
-            400, "csrf_failed", "This form has expired or did not come from this site. Reload the page and try again."
+            400,
+            "csrf_failed",
+            "This form has expired or did not come from this site. Reload the page and try again.",
         )
 
     @app.errorhandler(RateLimitExceeded)

@@ -34,7 +34,11 @@ def document() -> dict[str, Any]:
                     "responses": {
                         "200": {
                             "description": "The poll",
-                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Poll"}}},
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Poll"}
+                                }
+                            },
                         },
                         "404": _error("No such poll"),
                     },
@@ -46,7 +50,11 @@ def document() -> dict[str, Any]:
                     "parameters": [_slug_param()],
                     "requestBody": {
                         "required": True,
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BallotIn"}}},
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/BallotIn"}
+                            }
+                        },
                     },
                     "responses": {
                         "201": {
@@ -61,8 +69,12 @@ def document() -> dict[str, Any]:
                                 }
                             },
                         },
-                        "400": _error("invalid_request: bad JSON, unknown, excluded or too many choices"),
-                        "403": _error("invalid_token: forged, tampered, wrong poll, revoked or never issued"),
+                        "400": _error(
+                            "invalid_request: bad JSON, unknown, excluded or too many choices"
+                        ),
+                        "403": _error(
+                            "invalid_token: forged, tampered, wrong poll, revoked or never issued"
+                        ),
                         "404": _error("No such poll"),
                         "409": _error("already_voted, or poll_not_open"),
                         "429": {
@@ -80,17 +92,26 @@ def document() -> dict[str, Any]:
                     "responses": {
                         "200": {
                             "description": "Results",
-                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Results"}}},
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Results"}
+                                }
+                            },
                         },
                         "404": _error("No such poll"),
                     },
                 }
             },
-            "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "Alive"}}}},
+            "/healthz": {
+                "get": {"summary": "Liveness", "responses": {"200": {"description": "Alive"}}}
+            },
             "/readyz": {
                 "get": {
                     "summary": "Readiness: database (and Redis when configured)",
-                    "responses": {"200": {"description": "Ready"}, "503": {"description": "Not ready"}},
+                    "responses": {
+                        "200": {"description": "Ready"},
+                        "503": {"description": "Not ready"},
+                    },
                 }
             },
         },
@@ -128,13 +149,19 @@ def document() -> dict[str, Any]:
                     "properties": {
                         "slug": {"type": "string"},
                         "title": {"type": "string"},
-                        "status": {"type": "string", "enum": ["draft", "open", "closed", "revealing", "revealed"]},
+                        "status": {
+                            "type": "string",
+                            "enum": ["draft", "open", "closed", "revealing", "revealed"],
+                        },
                         "method": {"type": "string", "enum": ["plurality", "approval"]},
                         "max_choices": {"type": "integer"},
                         "results": {"type": "string", "enum": ["live", "hidden", "sealed"]},
                         "opens_at": {"type": "string", "format": "date-time", "nullable": True},
                         "closes_at": {"type": "string", "format": "date-time", "nullable": True},
-                        "choices": {"type": "array", "items": {"$ref": "#/components/schemas/Choice"}},
+                        "choices": {
+                            "type": "array",
+                            "items": {"$ref": "#/components/schemas/Choice"},
+                        },
                     },
                 },
                 "Placing": {

@@ -19,4 +19,6 @@ def show(slug: str) -> ResponseReturnValue:
         raise InvalidToken("This overlay link is not valid (it may have been rotated).")
     doc = polls.results_view(poll)
     vote_url = request.host_url.rstrip("/") + f"/p/{poll.slug}"
-    return render_template("overlay.html", poll=poll, doc=doc, qr=qr_svg(vote_url), vote_url=vote_url)
+    return render_template(
+        "overlay.html", poll=poll, doc=doc, qr=qr_svg(vote_url), vote_url=vote_url
+    )

@@ -115,7 +115,9 @@ def cast(slug: str) -> ResponseReturnValue:
     except AlreadyVoted as exc:
         return render_template("receipt.html", poll=poll, receipt=exc.receipt, already=True), 409
     except VotingError as exc:
-        return render_template("notice.html", kind=exc.code, message=exc.message, poll=poll), exc.status
+        return render_template(
+            "notice.html", kind=exc.code, message=exc.message, poll=poll
+        ), exc.status
     return render_template("receipt.html", poll=poll, receipt=result.receipt, already=False)
 
 
