@@ -146,29 +146,40 @@ def import_samples() -> None:
 
 
 @pytest.fixture
-def make_poll(ctx: Flask) -> Callable[..., str]:
-    """Import the sample projects (once) and create a poll; open it unless told not to."""
+def make_poll(app: Flask) -> Callable[..., str]:
+    """Import the sample projects (once) and create a poll; open it unless told not to.
+
+    Factories push their own short app context: a test must not hold one open while it
+    makes requests, or the requests would share its session (and its snapshot).
+    """
 
     def factory(slug: str | None = None, *, open_: bool = True, **spec: Any) -> str:
-        if not db.session.execute(text("SELECT count(*) FROM projects")).scalar():
-            import_samples()
-        slug = slug or "poll-" + secrets.token_hex(3)
-        polls.create_poll(
-            polls.PollSpec(slug=slug, title=spec.pop("title", "Test poll"), **spec), actor="test"
-        )
-        if open_:
-            polls.open_poll(slug, actor="test")
+        with app.app_context():
+            if not db.session.execute(text("SELECT count(*) FROM projects")).scalar():
+                import_samples()
+            slug = slug or "poll-" + secrets.token_hex(3)
+            title = spec.pop("title", "Test poll")
+            polls.create_poll(polls.PollSpec(slug=slug, title=title, **spec), actor="test")
+            if open_:
+                polls.open_poll(slug, actor="test")
         return slug
 
     return factory
 
 
 @pytest.fixture
-def mint(ctx: Flask) -> Callable[[str, int], list[str]]:
+def mint(app: Flask) -> Callable[..., list[str]]:
     def factory(slug: str, count: int = 1) -> list[str]:
-        return issuing.mint_tokens(slug, count, actor="test").tokens
+        with app.app_context():
+            return issuing.mint_tokens(slug, count, actor="test").tokens
 
     return factory
+
+
+def in_app(app: Flask, query: Any) -> Any:
+    """Run a read in a fresh app context and return its single result."""
+    with app.app_context():
+        return db.session.execute(query).scalar_one()
 
 
 def project_slugs(app: Flask, slug: str) -> list[str]:

@@ -130,9 +130,10 @@ def test_unicode_and_long_text_are_stored_as_given(ctx: Flask) -> None:
     assert project.slug == "nandu-script-alert-1-script"
 
 
-def test_text_is_escaped_when_shown(make_poll, client, ctx: Flask) -> None:  # type: ignore[no-untyped-def]
+def test_text_is_escaped_when_shown(app: Flask, make_poll, client) -> None:  # type: ignore[no-untyped-def]
     doc = {"projects": [{"title": "<b>Bold</b> 🚀", "category": "Build"}]}
-    import_projects(json.dumps(doc).encode(), "p.json")
+    with app.app_context():
+        import_projects(json.dumps(doc).encode(), "p.json")
     slug = make_poll()
     page = client.get(f"/p/{slug}").get_data(as_text=True)
     assert "&lt;b&gt;Bold&lt;/b&gt; 🚀" in page

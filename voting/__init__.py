@@ -10,7 +10,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from voting import config as config_module
-from voting.database import configure_sqlite
+from voting.database import configure_sqlite, reset_write_intent
 from voting.extensions import csrf, db, limiter, login_manager, migrate, redis_client
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +37,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             configure_sqlite(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
+    app.teardown_appcontext(reset_write_intent)
 
     if app.config["PROXY_HOPS"]:
         hops = app.config["PROXY_HOPS"]

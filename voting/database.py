@@ -38,6 +38,11 @@ def configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
             connection.exec_driver_sql("BEGIN")
 
 
+def reset_write_intent(_exc: BaseException | None = None) -> None:
+    """Forget an unused begin_write() at the end of a request or app context."""
+    _next_begin_immediate.set(False)
+
+
 def begin_write() -> None:
     """Start the session's next transaction as a write transaction.
 
