@@ -9,7 +9,6 @@ from itsdangerous import URLSafeSerializer
 from sqlalchemy import func, select
 
 from tests.conftest import TEST_SECRET, in_app, project_slugs
-from voting.extensions import db
 from voting.models import Ballot, BallotChoice
 from voting.services import issuing, polls
 from voting.tokens import (
