@@ -39,7 +39,9 @@ def test_200_threads_one_token_one_ballot(
     def vote(_: int) -> None:
         client = app.test_client()
         barrier.wait()
-        response = client.post(f"/api/polls/{slug}/ballots", json={"token": token, "choices": [choice]})
+        response = client.post(
+            f"/api/polls/{slug}/ballots", json={"token": token, "choices": [choice]}
+        )
         with lock:
             statuses.append(response.status_code)
             if response.status_code == 409:
@@ -73,7 +75,8 @@ def test_votes_racing_the_close(
         start.wait()
         for token in tokens[i * per_voter : (i + 1) * per_voter]:
             response = client.post(
-                f"/api/polls/{slug}/ballots", json={"token": token, "choices": [rng.choice(choices)]}
+                f"/api/polls/{slug}/ballots",
+                json={"token": token, "choices": [rng.choice(choices)]},
             )
             body = response.get_json()
             with lock:

@@ -419,7 +419,11 @@ def demo(port: int, no_serve: bool) -> None:
     click.echo(f"  More voter links: {info.links_file}")
     click.echo("")
     if not no_serve:
-        app.run(host="127.0.0.1", port=port, threaded=True, use_reloader=False)
+        from werkzeug.serving import run_simple
+
+        from voting.demo import RedactingRequestHandler
+
+        run_simple("127.0.0.1", port, app, threaded=True, request_handler=RedactingRequestHandler)
 
 
 def main() -> None:

@@ -7,15 +7,26 @@ from dataclasses import dataclass
 from datetime import timedelta
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
 from flask_migrate import upgrade
+from werkzeug.serving import WSGIRequestHandler
 
 from voting.extensions import db
 from voting.models import utcnow
+from voting.redact import redact_path
 from voting.services import issuing, organizers, overlay, polls, projects
 
 DEMO_POLL = "community-favorite"
+
+
+class RedactingRequestHandler(WSGIRequestHandler):
+    """The development server's request log, with voter tokens redacted."""
+
+    def log(self, type: str, message: str, *args: Any) -> None:
+        clean = tuple(redact_path(a) if isinstance(a, str) else a for a in args)
+        super().log(type, redact_path(message), *clean)
 
 
 @dataclass

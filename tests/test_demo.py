@@ -1,0 +1,79 @@
+"""`voting demo` seeds, prints its links and serves on 127.0.0.1; tokens stay out of its log."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from voting.redact import redact_path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return None
+
+
+def test_demo_serves_and_redacts_tokens(tmp_path: Path) -> None:
+    port = free_port()
+    voting = Path(sys.executable).parent / "voting"
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL")
+    }
+    log = (tmp_path / "demo.log").open("w+")
+    proc = subprocess.Popen(
+        [str(voting), "demo", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(base + "/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError("demo did not answer: " + Path(log.name).read_text())
+        output = Path(log.name).read_text()
+        links = re.findall(r"http://127\.0\.0\.1:\d+/v/\S+", output)
+        assert len(links) == 3
+        assert (
+            "user: organizer  password: " in output and "/overlay/community-favorite?key=" in output
+        )
+        with urllib.request.urlopen(base + "/", timeout=5) as r:
+            assert "NumHack Community Favorite (demo)" in r.read().decode()
+        opener = urllib.request.build_opener(NoRedirect)
+        try:
+            opener.open(links[0], timeout=5)
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 303 and exc.headers["Location"] == "/p/community-favorite"
+        time.sleep(0.3)
+        token = links[0].rsplit("/", 1)[1]
+        served_log = (
+            Path(log.name).read_text().split("Voter links", 1)[1].split("More voter links", 1)[1]
+        )
+        assert "/v/[redacted]" in served_log
+        assert token not in served_log
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+
+
+def test_redact_path() -> None:
+    assert redact_path("GET /v/abc.def HTTP/1.1") == "GET /v/[redacted] HTTP/1.1"
+    assert redact_path("/overlay/x?key=abc&theme=dark") == "/overlay/x?key=[redacted]&theme=dark"
+    assert redact_path("/p/slug/results") == "/p/slug/results"
