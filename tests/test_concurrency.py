@@ -44,9 +44,8 @@ def test_200_threads_one_token_one_ballot(
         )
         with lock:
             statuses.append(response.status_code)
-            if response.status_code == 409:
-                if response.get_json()["error"] != "already_voted":
-                    errors.append(response.get_json()["error"])
+            if response.status_code == 409 and response.get_json()["error"] != "already_voted":
+                errors.append(response.get_json()["error"])
 
     run_threads(200, vote)
     counts = Counter(statuses)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Callable
 
 from flask import Flask
@@ -31,7 +32,7 @@ def test_rank_is_a_plain_count_ordered_by_votes_then_seed(
     placings = tally.rank(counts, seed)
     assert [p.rank for p in placings] == list(range(1, len(PROJECTS) + 1))
     assert [p.votes for p in placings] == sorted(plain.values(), reverse=True)
-    for a, b in zip(placings, placings[1:], strict=False):
+    for a, b in itertools.pairwise(placings):
         if a.votes == b.votes:
             # Anyone can recompute the order: sha256("seed:slug"), smaller first.
             key = lambda s: hashlib.sha256(f"{seed}:{s}".encode()).hexdigest()  # noqa: E731
