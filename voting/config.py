@@ -43,11 +43,15 @@ DEFAULTS: dict[str, Any] = {
     "WTF_CSRF_TIME_LIMIT": None,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
-    # Rate limits (flask-limiter syntax); see README "Rate limits" for the reasons.
+    # Rate limits (flask-limiter syntax); README "Rate limits" gives the reason for each.
     "RATELIMIT_ENABLED": True,
     "RATELIMIT_BALLOT_PER_TOKEN": "5/minute",
     "RATELIMIT_BALLOT_PER_IP": "3000/minute",
-    "RATELIMIT_DEFAULT": "600/minute",
+    "RATELIMIT_LINK_PER_IP": "600/minute",
+    "RATELIMIT_LOGIN_PER_IP": "20/minute",
+    "RATELIMIT_LOGIN_PER_USERNAME": "5/minute",
+    "RATELIMIT_STREAM_PER_IP": "600/minute",
+    "RATELIMIT_DEFAULT": "6000/minute",
 }
 
 

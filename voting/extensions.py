@@ -36,7 +36,14 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()
-limiter = Limiter(key_func=client_address)
+
+
+def _default_key() -> str:
+    return "addr:" + client_address()
+
+
+# Default limits (reads) are per client address; routes declare their own beside them.
+limiter = Limiter(key_func=_default_key)
 
 
 class RedisClient:

@@ -12,7 +12,7 @@ from voting.extensions import db, limiter, login_manager
 from voting.models import Organizer
 from voting.services import audit, overlay, polls
 from voting.services.organizers import check_password, hash_password
-from voting.web.limits import address_key
+from voting.web.limits import address_key, login_username_key, setting
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 login_manager.login_view = "admin.login"
@@ -36,7 +36,10 @@ def _dummy_hash() -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit("10/minute", key_func=address_key, methods=["POST"])
+@limiter.limit(setting("RATELIMIT_LOGIN_PER_IP"), key_func=address_key, methods=["POST"])
+@limiter.limit(
+    setting("RATELIMIT_LOGIN_PER_USERNAME"), key_func=login_username_key, methods=["POST"]
+)
 def login() -> ResponseReturnValue:
     error = None
     if request.method == "POST":

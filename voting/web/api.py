@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from voting.errors import InvalidRequest, InvalidToken
 from voting.extensions import csrf, limiter
 from voting.services import ballots, polls
-from voting.services.issuing import voter_signer
-from voting.tokens import read_voter_token
 from voting.web import openapi
-from voting.web.limits import address_key
+from voting.web.limits import address_key, ballot_token_key, setting
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 # Ballots authenticate with the token in the body, never with a cookie: no CSRF surface.
 csrf.exempt(bp)
-
-
-def _ballot_token_key() -> str:
-    """Rate-limit key for a ballot POST: the decoded token id, else the client address."""
-    body = request.get_json(silent=True)
-    raw = body.get("token") if isinstance(body, dict) else None
-    if isinstance(raw, str):
-        try:
-            return "token:" + read_voter_token(voter_signer(), raw).token_id
-        except InvalidToken:
-            pass
-    return "addr:" + address_key()
 
 
 @bp.get("/polls/<slug>")
@@ -37,8 +23,8 @@ def poll(slug: str) -> ResponseReturnValue:
 
 
 @bp.post("/polls/<slug>/ballots")
-@limiter.limit(lambda: current_app.config["RATELIMIT_BALLOT_PER_TOKEN"], key_func=_ballot_token_key)
-@limiter.limit(lambda: current_app.config["RATELIMIT_BALLOT_PER_IP"], key_func=address_key)
+@limiter.limit(setting("RATELIMIT_BALLOT_PER_TOKEN"), key_func=ballot_token_key)
+@limiter.limit(setting("RATELIMIT_BALLOT_PER_IP"), key_func=address_key)
 def cast(slug: str) -> ResponseReturnValue:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):

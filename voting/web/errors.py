@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import math
+import time
 
 from flask import Flask, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
@@ -11,6 +13,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from voting.errors import AlreadyVoted, VotingError
+from voting.extensions import limiter
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,14 @@ def error_response(status: int, code: str, message: str, **extra: object) -> Res
     return render_template("error.html", status=status, code=code, message=message, **extra), status
 
 
+def retry_after_seconds() -> int:
+    """Seconds until the limit that was hit resets (at least 1)."""
+    current = limiter.current_limit
+    if current is None:
+        return 60
+    return max(1, math.ceil(current.reset_at - time.time()))
+
+
 def register(app: Flask) -> None:
     @app.errorhandler(VotingError)
     def _domain(exc: VotingError) -> ResponseReturnValue:
@@ -56,8 +67,18 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(RateLimitExceeded)
     def _limited(exc: RateLimitExceeded) -> ResponseReturnValue:
-        code, message = HTTP_CODES[429]
-        return error_response(429, code, message)
+        wait = retry_after_seconds()
+        unit = "second" if wait == 1 else "seconds"
+        message = f"Too many tries from this connection. Please wait {wait} {unit} and try again."
+        if wants_json():
+            response = jsonify(error="rate_limited", message=message, retry_after=wait)
+        else:
+            response = app.make_response(
+                render_template("rate_limited.html", wait=wait, message=message)
+            )
+        response.status_code = 429
+        response.headers["Retry-After"] = str(wait)
+        return response
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> ResponseReturnValue:

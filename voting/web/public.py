@@ -11,7 +11,7 @@ from voting.models import Poll, Project
 from voting.services import ballots, polls
 from voting.services.issuing import voter_signer
 from voting.tokens import VoterToken, read_voter_token
-from voting.web.limits import address_key
+from voting.web.limits import address_key, setting
 
 bp = Blueprint("public", __name__)
 
@@ -41,7 +41,7 @@ def home() -> ResponseReturnValue:
 
 
 @bp.get("/v/<path:token>")
-@limiter.limit("60/minute", key_func=address_key)
+@limiter.limit(setting("RATELIMIT_LINK_PER_IP"), key_func=address_key)
 def voter_link(token: str) -> ResponseReturnValue:
     """Check the link, move the token into a cookie, and send the voter to a clean URL.
 
