@@ -277,6 +277,86 @@ def tokens_revoke(slug: str, token: tuple[str, ...], batch: str | None) -> None:
     click.echo(f"Revoked {count} token(s).")
 
 
+@tokens.command("reissue")
+@click.argument("slug")
+@click.argument("lost")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="CSV of token,url"
+)
+@click.option("--qr-sheet", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@with_appcontext
+def tokens_reissue(slug: str, lost: str, out: Path, qr_sheet: Path | None) -> None:
+    """Revoke a lost card (its token or link) and mint its replacement in one step."""
+    from voting.services.issuing import reissue
+
+    try:
+        minted = reissue(slug, lost, actor="cli")
+    except VotingError as exc:
+        _fail(exc)
+        return
+    out.write_text(minted.csv_text(), encoding="utf-8")
+    click.echo(f"Revoked the lost card; its replacement is in {out}.")
+    if qr_sheet is not None:
+        from voting.qrsheet import render_sheet
+
+        qr_sheet.write_text(render_sheet(minted), encoding="utf-8")
+
+
+@tokens.command("stats")
+@click.argument("slug")
+@with_appcontext
+def tokens_stats(slug: str) -> None:
+    """How many tokens were issued, revoked, claimed and used."""
+    from voting.services.issuing import issuance_stats
+    from voting.services.polls import get_poll
+
+    try:
+        poll = get_poll(slug)
+    except VotingError as exc:
+        _fail(exc)
+        return
+    stats = issuance_stats(poll)
+    kinds = ", ".join(f"{k} {v}" for k, v in sorted(stats.by_kind.items())) or "none"
+    click.echo(
+        f"{slug} ({poll.eligibility}): issued {stats.issued} ({kinds}), revoked {stats.revoked}, used {stats.used}"
+    )
+    if poll.eligibility == "roster":
+        click.echo(f"roster: {stats.roster_entries} attendees, {stats.claimed} claimed")
+
+
+# -- roster ---------------------------------------------------------------------------------
+
+
+@cli.group()
+def roster() -> None:
+    """Attendee rosters for --eligibility roster polls."""
+
+
+@roster.command("import")
+@click.argument("slug")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True)
+@with_appcontext
+def roster_import(slug: str, file: Path, dry_run: bool) -> None:
+    """Ticket codes or emails (column code/email, optional project column), stored hashed."""
+    from voting.services.roster import import_roster
+
+    try:
+        report = import_roster(slug, file.read_bytes(), actor="cli", dry_run=dry_run)
+    except VotingError as exc:
+        _fail(exc)
+        return
+    prefix = "Dry run, nothing written: " if dry_run else ""
+    click.echo(
+        f"{prefix}{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
+        f"{len(report.rejected)} rejected; {report.conflicts} attendees belong to a project."
+    )
+    for line, reason in report.rejected:
+        click.echo(f"  line {line}: {reason}", err=True)
+    if report.rejected:
+        sys.exit(1)
+
+
 # -- results, export, verify, audit -------------------------------------------------------
 
 

@@ -51,6 +51,7 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_LOGIN_PER_IP": "20/minute",
     "RATELIMIT_LOGIN_PER_USERNAME": "5/minute",
     "RATELIMIT_STREAM_PER_IP": "600/minute",
+    "RATELIMIT_DEVICE_TOKENS_PER_IP": "500/hour",
     "RATELIMIT_DEFAULT": "6000/minute",
 }
 

@@ -98,23 +98,25 @@ def mint_tokens(
     return MintedBatch(poll=poll, batch=batch, tokens=tokens)
 
 
+def _token_id_for(poll: Poll, raw: str) -> str:
+    """The token id inside a signed token (or its voter link) of this poll."""
+    raw = raw.strip()
+    if raw.startswith(("http://", "https://")):
+        raw = raw.rstrip("/").rsplit("/", 1)[-1]
+    try:
+        decoded = read_voter_token(voter_signer(), raw)
+    except InvalidToken as exc:
+        raise InvalidRequest(f"{raw[:12]}… is not a token of this service.") from exc
+    if decoded.poll_id != poll.id:
+        raise InvalidRequest(f"{raw[:12]}… belongs to another poll.")
+    return decoded.token_id
+
+
 def revoke(slug: str, *, actor: str, tokens: Iterable[str] = (), batch: str | None = None) -> int:
     """Revoke signed tokens or a whole batch; returns how many were newly revoked."""
     begin_write()
     poll = get_poll(slug)
-    signer = voter_signer()
-    ids: list[str] = []
-    for raw in tokens:
-        raw = raw.strip()
-        if raw.startswith(("http://", "https://")):
-            raw = raw.rstrip("/").rsplit("/", 1)[-1]
-        try:
-            decoded = read_voter_token(signer, raw)
-        except InvalidToken as exc:
-            raise InvalidRequest(f"{raw[:12]}… is not a token of this service.") from exc
-        if decoded.poll_id != poll.id:
-            raise InvalidRequest(f"{raw[:12]}… belongs to another poll.")
-        ids.append(decoded.token_id)
+    ids = [_token_id_for(poll, raw) for raw in tokens]
     if not ids and not batch:
         raise InvalidRequest("Name the tokens or the batch to revoke.")
     stmt = update(Token).where(Token.poll_id == poll.id, Token.revoked_at.is_(None))
@@ -131,3 +133,84 @@ def revoke(slug: str, *, actor: str, tokens: Iterable[str] = (), batch: str | No
     audit.record(actor, "tokens.revoke", poll.slug, count=changed, batch=batch, tokens=len(ids))
     db.session.commit()
     return changed
+
+
+def reissue(slug: str, lost: str, *, actor: str) -> MintedBatch:
+    """Revoke a lost card and mint its one replacement, in one transaction."""
+    begin_write()
+    poll = get_poll(slug)
+    token_id = _token_id_for(poll, lost)
+    token = db.session.get(Token, token_id)
+    if token is None or token.poll_id != poll.id:
+        raise NotFound("That card was never issued for this poll.")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+    new_id = new_token_id()
+    batch = f"reissue-{utcnow():%Y%m%d}"
+    db.session.add(
+        Token(id=new_id, poll_id=poll.id, kind=token.kind, batch=batch, issued_on=utcnow().date())
+    )
+    audit.record(actor, "tokens.reissue", poll.slug, batch=batch)
+    db.session.commit()
+    signed = sign_voter_token(voter_signer(), VoterToken(poll_id=poll.id, token_id=new_id))
+    return MintedBatch(poll=poll, batch=batch, tokens=[signed])
+
+
+def issue_device_token(poll: Poll) -> str:
+    """An open poll's token for one browser: minted on request, no person behind it."""
+    if poll.eligibility != "open":
+        raise InvalidRequest(
+            "This poll does not hand out voting passes; use the link you were given."
+        )
+    begin_write()
+    token_id = new_token_id()
+    db.session.add(
+        Token(
+            id=token_id, poll_id=poll.id, kind="device", batch="device", issued_on=utcnow().date()
+        )
+    )
+    db.session.commit()
+    return sign_voter_token(voter_signer(), VoterToken(poll_id=poll.id, token_id=token_id))
+
+
+@dataclass
+class IssuanceStats:
+    issued: int
+    revoked: int
+    used: int
+    roster_entries: int
+    claimed: int
+    by_kind: dict[str, int]
+
+
+def issuance_stats(poll: Poll) -> IssuanceStats:
+    """How many tokens were issued, revoked, claimed (roster) and used, for the console."""
+    from sqlalchemy import func
+
+    from voting.models import Ballot, RosterEntry
+
+    kinds = dict(
+        db.session.execute(
+            select(Token.kind, func.count()).where(Token.poll_id == poll.id).group_by(Token.kind)
+        ).all()
+    )
+    revoked = db.session.execute(
+        select(func.count()).where(Token.poll_id == poll.id, Token.revoked_at.is_not(None))
+    ).scalar_one()
+    used = db.session.execute(
+        select(func.count(Ballot.id)).where(Ballot.poll_id == poll.id)
+    ).scalar_one()
+    entries, claimed = db.session.execute(
+        select(
+            func.count(RosterEntry.id),
+            func.count(RosterEntry.id).filter(RosterEntry.claimed.is_(True)),
+        ).where(RosterEntry.poll_id == poll.id)
+    ).one()
+    return IssuanceStats(
+        issued=sum(kinds.values()),
+        revoked=int(revoked),
+        used=int(used),
+        roster_entries=int(entries),
+        claimed=int(claimed),
+        by_kind={k: int(v) for k, v in kinds.items()},
+    )

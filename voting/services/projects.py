@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import hmac
 import io
 import json
 import re
@@ -22,6 +21,7 @@ from voting.errors import InvalidRequest
 from voting.extensions import db
 from voting.models import Project, TeamMember
 from voting.services import audit
+from voting.services.hashing import email_hash
 
 OWN_COLUMNS = (
     "slug",
@@ -109,13 +109,6 @@ def match_choice(value: str, allowed: Sequence[str], what: str) -> str:
             return option
     shown = value if value.strip() else "(empty)"
     raise RowError(f"unknown {what} {shown!r}; valid values are: {', '.join(allowed)}")
-
-
-def email_hash(email: str) -> str:
-    """A keyed hash of an email address, so the address itself is never stored."""
-    key = current_app.config.get("HASH_KEY") or current_app.config["SECRET_KEY"]
-    normalized = email.strip().casefold()
-    return hmac.new(f"{key}:email".encode(), normalized.encode(), hashlib.sha256).hexdigest()
 
 
 def _check_url(name: str, value: str) -> str:

@@ -7,7 +7,7 @@ from flask import Flask
 
 def register_web(app: Flask) -> None:
     """Attach blueprints, error handlers and template helpers."""
-    from voting.web import admin, api, errors, health, overlay, public
+    from voting.web import admin, api, claim, errors, health, overlay, public
 
     errors.register(app)
     app.register_blueprint(health.bp)
@@ -15,3 +15,4 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(public.bp)
     app.register_blueprint(overlay.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(claim.bp)

@@ -1,0 +1,60 @@
+"""Getting a token yourself: roster claims (/p/<slug>/claim) and open polls (/p/<slug>/join)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+
+from voting.errors import InvalidToken
+from voting.extensions import limiter
+from voting.models import Poll
+from voting.services import issuing, polls, roster
+from voting.tokens import read_voter_token
+from voting.web.limits import address_key, setting
+from voting.web.voter_cookie import cookie_name, set_voter_cookie
+
+bp = Blueprint("claim", __name__)
+
+
+@bp.route("/p/<slug>/claim", methods=["GET", "POST"])
+@limiter.limit(setting("RATELIMIT_LINK_PER_IP"), key_func=address_key, methods=["POST"])
+def claim(slug: str) -> ResponseReturnValue:
+    """An attendee enters their ticket code or email and gets their one token."""
+    poll = polls.get_poll(slug)
+    if poll.eligibility != "roster":
+        return redirect(url_for("public.ballot", slug=slug), code=303)
+    error = None
+    if request.method == "POST":
+        try:
+            token = roster.claim(slug, request.form.get("code", ""))
+        except InvalidToken as exc:
+            error = exc.message
+        else:
+            response = redirect(url_for("public.ballot", slug=slug), code=303)
+            return set_voter_cookie(response, poll, token)
+    return render_template("claim.html", poll=poll, error=error), 403 if error else 200
+
+
+@bp.route("/p/<slug>/join", methods=["GET", "POST"])
+@limiter.limit(setting("RATELIMIT_DEVICE_TOKENS_PER_IP"), key_func=address_key, methods=["POST"])
+def join(slug: str) -> ResponseReturnValue:
+    """Open polls: one voting pass per browser. A GET only shows the button."""
+    poll = polls.get_poll(slug)
+    if poll.eligibility != "open":
+        return redirect(url_for("public.ballot", slug=slug), code=303)
+    if _has_token(poll):
+        return redirect(url_for("public.ballot", slug=slug), code=303)
+    if request.method == "GET":
+        return render_template("join.html", poll=poll)
+    token = issuing.issue_device_token(poll)
+    return set_voter_cookie(redirect(url_for("public.ballot", slug=slug), code=303), poll, token)
+
+
+def _has_token(poll: Poll) -> bool:
+    raw = request.cookies.get(cookie_name(poll))
+    if not raw:
+        return False
+    try:
+        return read_voter_token(issuing.voter_signer(), raw).poll_id == poll.id
+    except InvalidToken:
+        return False
