@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import time
 from pathlib import Path
 
@@ -174,3 +175,44 @@ def test_cli_errors_are_sentences_not_tracebacks(runner: FlaskCliRunner) -> None
     assert "no projects" in out
     out = invoke(runner, "polls", "create", "x", "--title", "X", "--opens-at", "tomorrow", code=2)
     assert "not a date" in out
+
+
+def test_qr_sheet_opens_and_prints_ten_cards_a_page(
+    runner: FlaskCliRunner, browser, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    invoke(runner, "projects", "import", str(SHARED_DATA / "projects-sample.csv"))
+    invoke(runner, "polls", "create", "cf", "--title", "Community Favorite")
+    sheet = tmp_path / "sheet.html"
+    invoke(
+        runner,
+        "tokens",
+        "mint",
+        "cf",
+        "--count",
+        "25",
+        "--out",
+        str(tmp_path / "t.csv"),
+        "--qr-sheet",
+        str(sheet),
+    )
+    page = browser.new_page()
+    page.goto(sheet.as_uri())
+    assert page.locator(".card svg").count() == 25
+    box = page.locator(".card svg").first.bounding_box()
+    assert box is not None and box["width"] > 100  # 40 mm at 96 dpi is about 151 px
+    pdf = page.pdf(format="A4")
+    pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
+    assert pages == 3, pages  # 25 cards, ten to a page
+    Path("docs/screenshots").mkdir(parents=True, exist_ok=True)
+    page.set_viewport_size({"width": 900, "height": 1200})
+    page.screenshot(path="docs/screenshots/qr-sheet.png")
+    page.close()
+    # The printed codes scan: decode the screenshot and match the minted links.
+    import zxingcpp
+    from PIL import Image
+
+    decoded = {r.text for r in zxingcpp.read_barcodes(Image.open("docs/screenshots/qr-sheet.png"))}
+    minted = set(
+        re.findall(r"http://vote\.test/v/\S+", (tmp_path / "t.csv").read_text(encoding="utf-8"))
+    )
+    assert len(decoded) >= 8 and decoded <= minted
