@@ -29,6 +29,8 @@ from voting.services import issuing, polls, projects
 
 # Copies of ../shared/data, so a fresh clone tests without anything beside it.
 SHARED_DATA = Path(__file__).resolve().parent / "data"
+# Tests that take screenshots for the README write them here.
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 REQUIRE_SERVICES = os.environ.get("VOTING_REQUIRE_SERVICES") == "1"
 TEST_SECRET = "test-secret-key-" + "x" * 32
 
