@@ -246,7 +246,7 @@ def tour(
 ) -> None:
     """Open each attendee page in turn and call visit(page, name) on it.
 
-    Pages: home, ballot, ballot-filtered, detail, confirm, receipt, already-voted, no-token,
+    Pages: home, ballot, ballot-filtered, detail, ballot-chosen, confirm, receipt, already-voted, no-token,
     not-open, closed, invalid-link. (rate-limited needs an app with limits on; see callers.)
     """
     from datetime import timedelta
@@ -282,7 +282,11 @@ def tour(
     page.goto(f"{base}/p/{slug}/project/flood-watch")
     visit(page, "detail")
     page.goto(f"{base}/p/{slug}")
-    page.locator("input[name=choice][value=flood-watch]").check()
+    choice = page.locator("input[name=choice][value=flood-watch]")
+    choice.check()
+    choice.scroll_into_view_if_needed()
+    page.evaluate("window.scrollBy(0, 120)")
+    visit(page, "ballot-chosen")
     page.locator("#ballot button[type=submit]").click()
     page.wait_for_url(f"**/p/{slug}/confirm")
     visit(page, "confirm")

@@ -24,6 +24,7 @@ AXE_PAGES = {
     # beyond the list: every other state page too
     "home",
     "ballot-filtered",
+    "ballot-chosen",
     "already-voted",
     "no-token",
     "not-open",

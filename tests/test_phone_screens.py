@@ -58,6 +58,7 @@ def test_screenshots_of_every_page(
         "phone-home",
         "phone-ballot",
         "phone-ballot-filtered",
+        "phone-ballot-chosen",
         "phone-detail",
         "phone-confirm",
         "phone-receipt",

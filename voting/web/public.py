@@ -319,12 +319,14 @@ def _headers(response: Response) -> Response:
 
 @bp.get("/")
 def home() -> ResponseReturnValue:
-    open_polls = polls.list_polls(["open"])
-    upcoming = polls.list_polls(["draft"])
-    upcoming = [p for p in upcoming if p.opens_at is not None]
-    others = polls.list_polls(["closed", "revealing", "revealed"])
+    by_status: dict[str, list[Poll]] = {}
+    for poll in polls.list_polls():
+        by_status.setdefault(polls.effective_status(poll), []).append(poll)
     return render_template(
-        "home.html", open_polls=open_polls, upcoming=upcoming, other_polls=others
+        "home.html",
+        open_polls=by_status.get("open", []),
+        upcoming=[p for p in by_status.get("draft", []) if p.opens_at is not None],
+        other_polls=[p for s in ("closed", "revealing", "revealed") for p in by_status.get(s, [])],
     )
 
 
