@@ -40,14 +40,16 @@ def test_voter_link_gets_never_spend_and_the_form_flow_votes(
     assert confirm.status_code == 200
     confirm_html = confirm.get_data(as_text=True)
     assert "Confirm your vote" in confirm_html and "FloodWatch" in confirm_html
-    receipt = client.post(
+    cast = client.post(
         f"/p/{slug}/cast", data={"csrf_token": csrf(confirm_html), "choice": "flood-watch"}
     )
+    assert cast.status_code == 303 and cast.headers["Location"] == f"/p/{slug}/receipt"
+    receipt = client.get(f"/p/{slug}/receipt")
     assert receipt.status_code == 200
     code = in_app(app, select(Ballot.receipt))
     assert code in receipt.get_data(as_text=True)
     again = client.get(f"/p/{slug}").get_data(as_text=True)
-    assert "You have voted" in again and code in again
+    assert "You have already voted" in again and code in again
 
 
 def test_forms_without_csrf_change_nothing(
@@ -70,7 +72,7 @@ def test_invalid_link_and_missing_token_pages(
     assert response.status_code == 403
     assert "This voting link does not work" in response.get_data(as_text=True)
     page = client.get(f"/p/{slug}").get_data(as_text=True)
-    assert "open the voting link or scan the QR code" in page
+    assert "You need your voting link to vote" in page
     assert 'name="choice"' not in page
 
 

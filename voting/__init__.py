@@ -10,6 +10,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from voting import config as config_module
+from voting import i18n
 from voting.database import configure_sqlite, reset_write_intent
 from voting.extensions import csrf, db, limiter, login_manager, migrate, redis_client
 
@@ -34,6 +35,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
     redis_client.init_app(app)
     limiter.init_app(app)
+    i18n.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             configure_sqlite(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])

@@ -6,6 +6,7 @@ from typing import Any
 
 import redis
 from flask import Flask, current_app, request
+from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_login import LoginManager
 from flask_migrate import Migrate
@@ -36,6 +37,7 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()
+babel = Babel()
 
 
 def _default_key() -> str:

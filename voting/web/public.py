@@ -1,43 +1,333 @@
-"""Pages for attendees: home, voter link landing, ballot, confirm, receipt."""
+"""Pages for attendees: home, voter link landing, ballot, project detail, confirm, receipt.
+
+Plain HTML forms do everything; static/app.js only adds instant filtering and small
+comforts. Each state of a poll, as this visitor sees it, has its own page: not yet open,
+open (with or without a voting link), already voted, closed.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, url_for
-from flask.typing import ResponseReturnValue
+import random
+import re
+import secrets
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
-from voting.errors import AlreadyVoted, InvalidToken, VotingError
-from voting.extensions import db, limiter
-from voting.models import Poll, Project
-from voting.services import ballots, polls
+from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import format_timedelta, ngettext
+from flask_babel import gettext as _
+
+from voting.errors import AlreadyVoted, InvalidRequest, InvalidToken, NotFound, PollNotOpen
+from voting.extensions import limiter
+from voting.models import Poll, Project, utcnow
+from voting.services import ballots, polls, voters
 from voting.services.issuing import voter_signer
 from voting.tokens import VoterToken, read_voter_token
+from voting.web import assets
 from voting.web.limits import address_key, setting
 
 bp = Blueprint("public", __name__)
+bp.add_app_template_global(assets.static_url, "static_url")
+bp.after_app_request(assets.cache_static)
 
 COOKIE_PREFIX = "vt_"
+ORDER_COOKIE_PREFIX = "vo_"
+THIRTY_DAYS = 60 * 60 * 24 * 30
+SUMMARY_CHARS = 110
+
+# Demo videos may be embedded from these hosts only, and only after a tap (static/app.js).
+_YOUTUBE = re.compile(
+    r"^https://(?:www\.|m\.)?(?:youtube\.com/(?:watch\?(?:.*&)?v=|embed/|shorts/|live/)|youtu\.be/)"
+    r"([A-Za-z0-9_-]{11})(?:[?&#/].*)?$"
+)
+_VIMEO = re.compile(r"^https://(?:www\.)?vimeo\.com/(\d{6,12})(?:[?#/].*)?$")
+EMBED_HOSTS = ("https://www.youtube-nocookie.com", "https://player.vimeo.com")
+CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "img-src 'self' data:",
+        "script-src 'self'",
+        "style-src 'self'",
+        f"frame-src {' '.join(EMBED_HOSTS)}",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "object-src 'none'",
+    ]
+)
+
+
+# -- who is looking --------------------------------------------------------------------------
 
 
 def _cookie_name(poll: Poll) -> str:
     return f"{COOKIE_PREFIX}{poll.id}"
 
 
-def _cookie_token(poll: Poll) -> tuple[str | None, VoterToken | None]:
+def _poll_path(poll: Poll) -> str:
+    return url_for("public.ballot", slug=poll.slug)
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """This browser's voting link for the poll, as its cookie holds it."""
+
+    raw: str | None = None
+    token: VoterToken | None = None
+    receipt: str | None = None
+    problem: str | None = None  # why the cookie's token cannot vote (UnusableLink.reason)
+
+    @property
+    def excluded(self) -> frozenset[int]:
+        return self.token.excluded if self.token else frozenset()
+
+
+def _visitor(poll: Poll) -> Visitor:
     raw = request.cookies.get(_cookie_name(poll))
     if not raw:
-        return None, None
+        return Visitor()
     try:
-        token = read_voter_token(voter_signer(), raw)
-    except InvalidToken:
-        return None, None
-    return (raw, token) if token.poll_id == poll.id else (None, None)
+        voter = voters.check_token(raw, poll)
+    except voters.UnusableLink as exc:
+        return Visitor(problem=exc.reason)
+    return Visitor(raw=raw, token=voter.token, receipt=voter.receipt)
+
+
+def _state(poll: Poll, status: str, visitor: Visitor) -> str:
+    """What this visitor can do with this poll now."""
+    if status == "draft":
+        return "not-open"
+    if status != "open":
+        return "closed"
+    if visitor.receipt and not poll.allow_revote:
+        return "voted"
+    if visitor.problem:
+        return "invalid"
+    if visitor.token is None:
+        return "no-token"
+    return "revote" if visitor.receipt else "vote"
+
+
+def _cookie_token_key() -> str:
+    """Form ballots: the decoded token id from the poll's cookie, else the client address."""
+    for name, raw in request.cookies.items():
+        if name.startswith(COOKIE_PREFIX):
+            try:
+                return "token:" + read_voter_token(voter_signer(), raw).token_id
+            except InvalidToken:
+                continue
+    return address_key()
+
+
+# -- the gallery -------------------------------------------------------------------------------
+
+
+def fold(text: str) -> str:
+    """Lowercase without accents, so "tomas" finds "Tomás" (static/app.js folds the same way)."""
+    decomposed = unicodedata.normalize("NFD", text)
+    return "".join(c for c in decomposed if unicodedata.category(c) != "Mn").lower()
+
+
+def short_summary(text: str, limit: int = SUMMARY_CHARS) -> str:
+    """The card's one-line summary: cut at a word, with an ellipsis, when too long."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(",.;:-")
+    return cut + "…"
+
+
+def video_embed(url: str | None) -> str | None:
+    """A privacy-friendly embed URL for a YouTube or Vimeo demo, or None for anything else."""
+    if not url:
+        return None
+    if match := _YOUTUBE.match(url):
+        return f"https://www.youtube-nocookie.com/embed/{match.group(1)}?autoplay=1"
+    if match := _VIMEO.match(url):
+        return f"https://player.vimeo.com/video/{match.group(1)}?autoplay=1&dnt=1"
+    return None
+
+
+@dataclass
+class Card:
+    project: Project
+    summary: str
+    shown: bool = True
+    checked: bool = False
+    excluded: bool = False
+
+
+@dataclass
+class Filters:
+    q: str = ""
+    category: str = ""
+    theme: str = ""
+    categories: list[str] = field(default_factory=list)
+    themes: list[str] = field(default_factory=list)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.q or self.category or self.theme)
+
+    def matches(self, project: Project) -> bool:
+        if self.category and project.category != self.category:
+            return False
+        if self.theme and project.theme != self.theme:
+            return False
+        words = fold(self.q).split()
+        if not words:
+            return True
+        haystack = fold(
+            " ".join(
+                [
+                    project.title,
+                    project.team,
+                    short_summary(project.summary),
+                    project.category,
+                    project.theme,
+                ]
+            )
+        )
+        return all(word in haystack for word in words)
+
+
+def _in_order(names: Iterable[str], preferred: Sequence[str]) -> list[str]:
+    present = set(names) - {""}
+    rank = {name: i for i, name in enumerate(preferred)}
+    return sorted(present, key=lambda n: (rank.get(n, len(rank)), n))
+
+
+def _filters(projects: Sequence[Project], args: dict[str, str]) -> Filters:
+    categories = _in_order((p.category for p in projects), current_app.config["CATEGORIES"])
+    themes = _in_order((p.theme for p in projects), current_app.config["THEMES"])
+    category = args.get("category", "")
+    theme = args.get("theme", "")
+    return Filters(
+        q=args.get("q", "").strip()[:100],
+        category=category if category in categories else "",
+        theme=theme if theme in themes else "",
+        categories=categories,
+        themes=themes,
+    )
+
+
+def _order_seed(poll: Poll, visitor: Visitor) -> tuple[str, str | None]:
+    """A seed for this voter's order: their token id, else a random per-browser cookie."""
+    if visitor.token is not None:
+        return f"{poll.id}:{visitor.token.token_id}", None
+    existing = request.cookies.get(f"{ORDER_COOKIE_PREFIX}{poll.id}", "")
+    if re.fullmatch(r"[0-9a-f]{16}", existing):
+        return f"{poll.id}:{existing}", None
+    fresh = secrets.token_hex(8)
+    return f"{poll.id}:{fresh}", fresh
+
+
+def shuffled(projects: Sequence[Project], seed: str) -> list[Project]:
+    """The projects in an order fixed by the seed: shuffled per voter, stable for that voter."""
+    ordered = sorted(projects, key=lambda p: p.slug)
+    random.Random(seed).shuffle(ordered)
+    return ordered
+
+
+def _active_projects(poll: Poll) -> list[Project]:
+    return [c.project for c in poll.choices if not c.withdrawn]
+
+
+def _render_ballot(
+    poll: Poll,
+    status: str,
+    visitor: Visitor,
+    state: str,
+    *,
+    checked: Iterable[str] = (),
+    error: str | None = None,
+    code: int = 200,
+) -> Response:
+    projects = _active_projects(poll)
+    seed, new_cookie = _order_seed(poll, visitor)
+    filters = _filters(projects, request.args.to_dict())
+    wanted = set(checked)
+    cards = [
+        Card(
+            project=p,
+            summary=short_summary(p.summary),
+            shown=filters.matches(p),
+            checked=p.slug in wanted,
+            excluded=p.id in visitor.excluded,
+        )
+        for p in shuffled(projects, seed)
+    ]
+    opens_in = _seconds_until(poll.opens_at)
+    body = render_template(
+        "ballot.html",
+        poll=poll,
+        status=status,
+        state=state,
+        can_vote=state in ("vote", "revote"),
+        receipt=visitor.receipt,
+        cards=cards,
+        shown=sum(1 for c in cards if c.shown),
+        filters=filters,
+        error=error,
+        opens_at=poll.opens_at,
+        opens_in=opens_in,
+        opens_in_text=format_timedelta(timedelta(seconds=opens_in or 0), threshold=1.5),
+        claim_url=_claim_url(poll),
+    )
+    response = Response(body, status=code, mimetype="text/html")
+    if new_cookie:
+        response.set_cookie(
+            f"{ORDER_COOKIE_PREFIX}{poll.id}",
+            new_cookie,
+            max_age=THIRTY_DAYS,
+            path=_poll_path(poll),
+            httponly=True,
+            samesite="Lax",
+            secure=request.is_secure,
+        )
+    return response
+
+
+def _seconds_until(moment: datetime | None) -> int | None:
+    if moment is None:
+        return None
+    return max(0, int((moment - utcnow()).total_seconds()))
+
+
+def _claim_url(poll: Poll) -> str | None:
+    """Roster polls: where an attendee claims a link with their ticket code."""
+    return f"{_poll_path(poll)}/claim" if poll.eligibility == "roster" else None
+
+
+# -- pages -----------------------------------------------------------------------------------
+
+
+@bp.after_request
+def _headers(response: Response) -> Response:
+    """A strict Content-Security-Policy on our pages: nothing loads from another host."""
+    if response.mimetype == "text/html" and request.endpoint != "public.results_page":
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response
 
 
 @bp.get("/")
 def home() -> ResponseReturnValue:
-    open_polls = polls.list_polls(["open"])
-    others = [p for p in polls.list_polls(["closed", "revealing", "revealed"])]
-    return render_template("home.html", open_polls=open_polls, other_polls=others)
+    by_status: dict[str, list[Poll]] = {}
+    for poll in polls.list_polls():
+        by_status.setdefault(polls.effective_status(poll), []).append(poll)
+    return render_template(
+        "home.html",
+        open_polls=by_status.get("open", []),
+        upcoming=[p for p in by_status.get("draft", []) if p.opens_at is not None],
+        other_polls=[p for s in ("closed", "revealing", "revealed") for p in by_status.get(s, [])],
+    )
 
 
 @bp.get("/v/<path:token>")
@@ -48,18 +338,22 @@ def voter_link(token: str) -> ResponseReturnValue:
     A GET never spends anything: link previews and scanners may open it freely.
     """
     try:
-        decoded = read_voter_token(voter_signer(), token)
-    except InvalidToken:
-        return render_template("notice.html", kind="invalid-link"), 403
-    poll = db.session.get(Poll, decoded.poll_id)
-    if poll is None:
-        return render_template("notice.html", kind="invalid-link"), 403
-    target = url_for("public.ballot", slug=poll.slug)
+        voter = voters.check_token(token)
+    except voters.UnusableLink as exc:
+        page = Response(
+            render_template("notice.html", kind="invalid-link", reason=exc.reason),
+            status=403,
+            mimetype="text/html",
+        )
+        page.headers["Referrer-Policy"] = "no-referrer"
+        page.headers["Cache-Control"] = "no-store"
+        return page
+    target = _poll_path(voter.poll)
     response = redirect(target, code=303)
     response.set_cookie(
-        _cookie_name(poll),
+        _cookie_name(voter.poll),
         token,
-        max_age=60 * 60 * 24 * 30,
+        max_age=THIRTY_DAYS,
         path=target,
         httponly=True,
         samesite="Lax",
@@ -74,51 +368,155 @@ def voter_link(token: str) -> ResponseReturnValue:
 def ballot(slug: str) -> ResponseReturnValue:
     poll = polls.get_poll(slug)
     status = polls.effective_status(poll)
-    raw, token = _cookie_token(poll)
-    receipt = ballots.receipt_for(token.token_id) if token else None
-    choices = [c.project for c in poll.choices if not c.withdrawn]
+    visitor = _visitor(poll)
+    state = _state(poll, status, visitor)
+    if state == "closed":
+        return render_template("notice.html", kind="closed", poll=poll, receipt=visitor.receipt)
+    if state == "voted":
+        return render_template("receipt.html", poll=poll, receipt=visitor.receipt, already=True)
+    if state == "invalid":
+        response = Response(
+            render_template("notice.html", kind="invalid-link", poll=poll, reason=visitor.problem),
+            mimetype="text/html",
+        )
+        response.delete_cookie(_cookie_name(poll), path=_poll_path(poll))
+        return response
+    picked = request.args.getlist("choice")
+    return _render_ballot(poll, status, visitor, state, checked=picked)
+
+
+@bp.get("/p/<slug>/project/<project>")
+def project_detail(slug: str, project: str) -> ResponseReturnValue:
+    poll = polls.get_poll(slug)
+    found = next((p for p in _active_projects(poll) if p.slug == project), None)
+    if found is None:
+        raise NotFound(f"There is no project {project!r} in this poll.")
+    status = polls.effective_status(poll)
+    visitor = _visitor(poll)
+    state = _state(poll, status, visitor)
+    excluded = found.id in visitor.excluded
     return render_template(
-        "ballot.html",
+        "project.html",
         poll=poll,
-        status=status,
-        has_token=raw is not None,
-        receipt=receipt,
-        projects=choices,
-        excluded=token.excluded if token else frozenset(),
+        project=found,
+        state=state,
+        excluded=excluded,
+        can_choose=state in ("vote", "revote") and not excluded,
+        embed=video_embed(found.demo_url),
+        demo_host=_host(found.demo_url),
+        repo_host=_host(found.repo_url),
+        back=_back_link(poll),
     )
 
 
-def _chosen(poll: Poll) -> list[Project]:
-    wanted = request.form.getlist("choice")
-    by_slug = {c.project.slug: c.project for c in poll.choices if not c.withdrawn}
-    return [by_slug[s] for s in wanted if s in by_slug]
+def _host(url: str | None) -> str:
+    """The site a link leads to, as a person reads it: "youtube.com"."""
+    host = urlsplit(url or "").hostname or ""
+    return host.removeprefix("www.").removeprefix("m.")
+
+
+def _back_link(poll: Poll) -> str:
+    """Back to the gallery, keeping its filters when we came from it."""
+    base = _poll_path(poll)
+    referrer = request.referrer or ""
+    parts = urlsplit(referrer)
+    if parts.netloc == request.host and parts.path == base:
+        kept: dict[str, Any] = {
+            k: v for k, v in parse_qs(parts.query).items() if k in ("q", "category", "theme")
+        }
+        return url_for("public.ballot", slug=poll.slug, **kept)
+    return base
+
+
+def _validate_choices(poll: Poll, visitor: Visitor, chosen: list[str]) -> str | None:
+    """The reason these choices cannot make a ballot, translated, or None."""
+    active = {p.slug: p for p in _active_projects(poll)}
+    if not chosen:
+        return (
+            _("Pick a project first.")
+            if poll.max_choices == 1
+            else _("Pick at least one project first.")
+        )
+    if len(set(chosen)) != len(chosen) or any(s not in active for s in chosen):
+        return _("That choice is not on this ballot. Please pick again.")
+    if len(chosen) > poll.max_choices:
+        return ngettext(
+            "You can pick at most %(num)d project.",
+            "You can pick at most %(num)d projects.",
+            poll.max_choices,
+        )
+    for slug in chosen:
+        if active[slug].id in visitor.excluded:
+            return _(
+                "You cannot vote for %(title)s: it is your own team's project.",
+                title=active[slug].title,
+            )
+    return None
 
 
 @bp.post("/p/<slug>/confirm")
 def confirm(slug: str) -> ResponseReturnValue:
     poll = polls.get_poll(slug)
-    chosen = _chosen(poll)
-    if not chosen:
-        return redirect(url_for("public.ballot", slug=slug), code=303)
-    return render_template("confirm.html", poll=poll, chosen=chosen)
+    status = polls.effective_status(poll)
+    visitor = _visitor(poll)
+    state = _state(poll, status, visitor)
+    if state not in ("vote", "revote"):
+        return redirect(_poll_path(poll), code=303)
+    chosen = request.form.getlist("choice")
+    problem = _validate_choices(poll, visitor, chosen)
+    if problem:
+        return _render_ballot(poll, status, visitor, state, checked=chosen, error=problem, code=400)
+    by_slug = {p.slug: p for p in _active_projects(poll)}
+    return render_template(
+        "confirm.html", poll=poll, chosen=[by_slug[s] for s in chosen], revote=state == "revote"
+    )
 
 
 @bp.post("/p/<slug>/cast")
+@limiter.limit(setting("RATELIMIT_BALLOT_PER_TOKEN"), key_func=_cookie_token_key)
+@limiter.limit(setting("RATELIMIT_BALLOT_PER_IP"), key_func=address_key)
 def cast(slug: str) -> ResponseReturnValue:
     poll = polls.get_poll(slug)
-    raw, _token = _cookie_token(poll)
-    if raw is None:
+    visitor = _visitor(poll)
+    if visitor.problem:
+        return render_template(
+            "notice.html", kind="invalid-link", poll=poll, reason=visitor.problem
+        ), 403
+    if visitor.raw is None:
         return render_template("notice.html", kind="no-token", poll=poll), 403
     choices = request.form.getlist("choice")
     try:
-        result = ballots.cast_ballot(slug, raw, choices)
-    except AlreadyVoted as exc:
-        return render_template("receipt.html", poll=poll, receipt=exc.receipt, already=True), 409
-    except VotingError as exc:
-        return render_template(
-            "notice.html", kind=exc.code, message=exc.message, poll=poll
-        ), exc.status
-    return render_template("receipt.html", poll=poll, receipt=result.receipt, already=False)
+        ballots.cast_ballot(slug, visitor.raw, choices)
+    except (AlreadyVoted, PollNotOpen):
+        # The ballot page now shows this voter's receipt, or that the poll has closed.
+        return redirect(_poll_path(poll), code=303)
+    except InvalidToken:
+        # Revoked between the check above and the cast.
+        return render_template("notice.html", kind="invalid-link", poll=poll), 403
+    except InvalidRequest:
+        status = polls.effective_status(poll)
+        problem = _validate_choices(poll, visitor, choices) or _(
+            "That choice is not on this ballot. Please pick again."
+        )
+        state = _state(poll, status, visitor)
+        return _render_ballot(
+            poll, status, visitor, state, checked=choices, error=problem, code=400
+        )
+    return redirect(url_for("public.receipt", slug=slug), code=303)
+
+
+@bp.get("/p/<slug>/receipt")
+def receipt(slug: str) -> ResponseReturnValue:
+    poll = polls.get_poll(slug)
+    visitor = _visitor(poll)
+    if not visitor.receipt:
+        return redirect(_poll_path(poll), code=303)
+    response = Response(
+        render_template("receipt.html", poll=poll, receipt=visitor.receipt, already=False),
+        mimetype="text/html",
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get("/p/<slug>/results")
