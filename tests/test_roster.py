@@ -166,7 +166,7 @@ def test_conflict_of_interest_via_roster_emails_and_project_column(
     assert (status, body["error"]) == (400, "invalid_request")
     assert "your own team's project" in body["message"]
     page = client.get(f"/p/{slug}").get_data(as_text=True)
-    assert "your team" in page
+    assert "your team" in page.lower()
     # Through the page's form, too: nothing is written.
     form = client.post(f"/p/{slug}/cast", data={"csrf_token": csrf(page), "choice": "rain-ready"})
     assert form.status_code == 400 and "your own team" in form.get_data(as_text=True)
@@ -234,15 +234,21 @@ def test_open_poll_in_a_real_browser(make_app: Callable[..., Flask], browser: An
         first.goto(f"{live_server}/p/{slug}/join")
         first.get_by_role("button", name="Get my voting pass").click()
         assert first.url == f"{live_server}/p/{slug}"
-        first.get_by_label("FloodWatch").check()
+        csrf_value = first.locator('input[name="csrf_token"]').first.get_attribute("value") or ""
+        first.get_by_label("Choose FloodWatch").check()
         first.get_by_role("button", name="Continue").click()
         first.get_by_role("button", name="Cast my vote").click()
         assert "your vote is in" in first.content()
-        # The same device cannot vote twice: not by reloading (re-posting), not later.
+        # The same device cannot vote twice: not by reloading, not by posting again.
         first.reload()
-        assert "You have already voted" in first.content()
         first.goto(f"{live_server}/p/{slug}")
-        assert "You have voted" in first.content()
+        assert "You have already voted" in first.content()
+        assert first.locator('input[name="choice"]').count() == 0
+        again = first.request.post(
+            f"{live_server}/p/{slug}/cast",
+            form={"choice": "crop-doctor", "csrf_token": csrf_value},
+        )
+        assert again.url.endswith(f"/p/{slug}")  # sent back to its receipt, nothing cast
         first.goto(f"{live_server}/p/{slug}/join")
         assert first.url == f"{live_server}/p/{slug}"  # it keeps its pass, gets no second one
 

@@ -30,12 +30,12 @@ from voting.services.issuing import voter_signer
 from voting.tokens import VoterToken, read_voter_token
 from voting.web import assets
 from voting.web.limits import address_key, setting
+from voting.web.voter_cookie import COOKIE_PREFIX, cookie_name, set_voter_cookie
 
 bp = Blueprint("public", __name__)
 bp.add_app_template_global(assets.static_url, "static_url")
 bp.after_app_request(assets.cache_static)
 
-COOKIE_PREFIX = "vt_"
 ORDER_COOKIE_PREFIX = "vo_"
 THIRTY_DAYS = 60 * 60 * 24 * 30
 SUMMARY_CHARS = 110
@@ -65,8 +65,7 @@ CSP = "; ".join(
 # -- who is looking --------------------------------------------------------------------------
 
 
-def _cookie_name(poll: Poll) -> str:
-    return f"{COOKIE_PREFIX}{poll.id}"
+_cookie_name = cookie_name
 
 
 def _poll_path(poll: Poll) -> str:
@@ -300,8 +299,12 @@ def _seconds_until(moment: datetime | None) -> int | None:
 
 
 def _claim_url(poll: Poll) -> str | None:
-    """Roster polls: where an attendee claims a link with their ticket code."""
-    return f"{_poll_path(poll)}/claim" if poll.eligibility == "roster" else None
+    """Where a visitor without a token gets one: roster claim, or an open poll's pass."""
+    if poll.eligibility == "roster":
+        return url_for("claim.claim", slug=poll.slug)
+    if poll.eligibility == "open":
+        return url_for("claim.join", slug=poll.slug)
+    return None
 
 
 # -- pages -----------------------------------------------------------------------------------
@@ -348,20 +351,7 @@ def voter_link(token: str) -> ResponseReturnValue:
         page.headers["Referrer-Policy"] = "no-referrer"
         page.headers["Cache-Control"] = "no-store"
         return page
-    target = _poll_path(voter.poll)
-    response = redirect(target, code=303)
-    response.set_cookie(
-        _cookie_name(voter.poll),
-        token,
-        max_age=THIRTY_DAYS,
-        path=target,
-        httponly=True,
-        samesite="Lax",
-        secure=request.is_secure,
-    )
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return set_voter_cookie(redirect(_poll_path(voter.poll), code=303), voter.poll, token)
 
 
 @bp.get("/p/<slug>")
