@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from voting import tally
 from voting.database import begin_write
+from voting.errors import NotFound, PollStateError
 from voting.extensions import db
-from voting.models import Ballot, BallotChoice, Project
+from voting.models import Ballot, BallotChoice, Poll, Project, Token
 from voting.services import audit, polls
+from voting.services.issuing import MintedBatch, voter_signer
+from voting.tokens import VoterToken, sign_voter_token
 
 EXPORT_FORMAT = "voting-export/1"
 
@@ -100,3 +107,124 @@ def verify_export(doc: Mapping[str, Any]) -> list[str]:
             problems.append("the stated counts do not match the ballots")
     problems.extend(audit.verify_chain(doc.get("audit") or []))
     return problems
+
+
+# -- spreadsheet-safe results CSV and token batches (the organizer console) ----------------
+
+# A cell starting with one of these is read as a formula by Excel, LibreOffice or Google
+# Sheets (OWASP "CSV Injection"); the full-width forms are folded to them by some imports.
+FORMULA_TRIGGERS = (
+    *("=", "+", "-", "@", "\t", "\r", "\n", "|", "%"),
+    *("\uff1d", "\uff0b", "\uff0d", "\uff20"),  # full-width = + - @
+)
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A CSV cell that a spreadsheet shows as text: risky text gets a leading apostrophe."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        value = "" if value is None else str(value)
+    if isinstance(value, str) and value.lstrip(" \u00a0").startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
+def results_csv(slug: str, *, actor: str) -> str:
+    """The tally as the organizer sees it, one row per project, safe to open in a spreadsheet."""
+    poll = polls.get_poll(slug)
+    doc = polls.results_view(poll, organizer=True)
+    if "results" not in doc:
+        db.session.rollback()
+        raise PollStateError(
+            "The counts of this poll are sealed until it closes, so there is nothing to export yet."
+        )
+    begin_write()
+    audit.record(actor, "results.export", slug, status=doc["status"], turnout=doc["turnout"])
+    db.session.commit()
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["rank", "project", "title", "team", "votes"])
+    for row in doc["results"]:
+        writer.writerow(
+            [
+                spreadsheet_safe(row["rank"]),
+                spreadsheet_safe(row["project"]),
+                spreadsheet_safe(row["title"]),
+                spreadsheet_safe(row["team"]),
+                spreadsheet_safe(row["votes"]),
+            ]
+        )
+    return out.getvalue()
+
+
+@dataclass
+class BatchSummary:
+    batch: str
+    kind: str
+    issued: int
+    revoked: int
+    used: int
+    issued_on: date
+
+    @property
+    def downloadable(self) -> bool:
+        # Only invite links can be signed again: roster and device tokens carry exclusions
+        # or belong to one browser, and are never handed out as files.
+        return self.kind == "invite" and self.revoked < self.issued
+
+
+def token_batches(poll: Poll) -> list[BatchSummary]:
+    """The poll's token batches with how many were issued, revoked and used; newest first."""
+    rows = db.session.execute(
+        select(
+            Token.batch,
+            Token.kind,
+            func.count(Token.id),
+            func.count(Token.revoked_at),
+            func.count(Ballot.id),
+            func.min(Token.issued_on),
+        )
+        .outerjoin(Ballot, Ballot.token_id == Token.id)
+        .where(Token.poll_id == poll.id)
+        .group_by(Token.batch, Token.kind)
+        .order_by(func.min(Token.issued_on).desc(), Token.batch.desc())
+    )
+    return [
+        BatchSummary(
+            batch=batch or "",
+            kind=kind,
+            issued=int(issued),
+            revoked=int(revoked),
+            used=int(used),
+            issued_on=issued_on,
+        )
+        for batch, kind, issued, revoked, used, issued_on in rows
+    ]
+
+
+def batch_tokens(slug: str, batch: str, *, actor: str, purpose: str) -> MintedBatch:
+    """Sign a batch's live invite links again (signing is deterministic), for its CSV or QR sheet.
+
+    The signed strings are never stored; they are rebuilt from the stored token ids.
+    """
+    poll = polls.get_poll(slug)
+    ids = list(
+        db.session.execute(
+            select(Token.id)
+            .where(
+                Token.poll_id == poll.id,
+                Token.batch == batch,
+                Token.kind == "invite",
+                Token.revoked_at.is_(None),
+            )
+            .order_by(Token.id)
+        ).scalars()
+    )
+    if not ids:
+        db.session.rollback()
+        raise NotFound(f"Batch {batch!r} has no live invite links in this poll.")
+    begin_write()
+    audit.record(actor, "tokens.export", poll.slug, batch=batch, count=len(ids), format=purpose)
+    db.session.commit()
+    signer = voter_signer()
+    tokens = [sign_voter_token(signer, VoterToken(poll_id=poll.id, token_id=i)) for i in ids]
+    return MintedBatch(poll=poll, batch=batch, tokens=tokens)

@@ -407,3 +407,125 @@ def list_polls(statuses: Iterable[str] | None = None) -> list[Poll]:
         return polls
     wanted = set(statuses)
     return [p for p in polls if effective_status(p) in wanted]
+
+
+# -- editing a draft, withdrawing a project, the turnout curve (the organizer console) -------
+
+
+def check_schedule(
+    opens_at: datetime | None, closes_at: datetime | None, now: datetime | None = None
+) -> None:
+    """Refuse a schedule that is already in the past (a new or edited draft must not open by surprise)."""
+    now = now or utcnow()
+    if opens_at is not None and opens_at <= now:
+        raise InvalidRequest(
+            "The opening time has already passed: pick a later time, or leave it empty and "
+            "open the poll by hand."
+        )
+    if closes_at is not None and closes_at <= now:
+        raise InvalidRequest("The closing time has already passed: pick a later time.")
+
+
+def _projects_for(spec: PollSpec) -> list[Project]:
+    stmt = select(Project).order_by(Project.title)
+    if spec.categories:
+        folded = {c.casefold() for c in spec.categories}
+        chosen = [p for p in db.session.execute(stmt).scalars() if p.category.casefold() in folded]
+    elif spec.projects:
+        chosen = list(db.session.execute(stmt.where(Project.slug.in_(spec.projects))).scalars())
+        missing = set(spec.projects) - {p.slug for p in chosen}
+        if missing:
+            raise InvalidRequest(f"Unknown projects: {', '.join(sorted(missing))}.")
+    else:
+        chosen = list(db.session.execute(stmt).scalars())
+    if not chosen:
+        raise InvalidRequest("No project matches that choice; include at least one project.")
+    return chosen
+
+
+def update_poll(slug: str, spec: PollSpec, *, actor: str) -> Poll:
+    """Change a draft poll's settings, schedule and projects; a poll that has opened is fixed."""
+    poll = lock_poll(slug, exclusive=True)
+    status = effective_status(poll)
+    if status != "draft":
+        db.session.rollback()
+        raise PollStateError(
+            f"This poll is {status}; only a draft poll can be edited. "
+            "Withdraw a project instead if one must leave the ballot."
+        )
+    try:
+        projects = _projects_for(spec)
+        max_choices = _validate(PollSpec(**{**spec.__dict__, "slug": poll.slug}), len(projects))
+        check_schedule(spec.opens_at, spec.closes_at)
+    except InvalidRequest:
+        db.session.rollback()
+        raise
+    changes: dict[str, Any] = {}
+    wanted_fields: dict[str, Any] = {
+        "title": spec.title.strip(),
+        "description": spec.description,
+        "method": spec.method,
+        "max_choices": max_choices,
+        "eligibility": spec.eligibility,
+        "results_mode": spec.results_mode,
+        "allow_revote": spec.allow_revote,
+        "opens_at": spec.opens_at,
+        "closes_at": spec.closes_at,
+    }
+    for name, value in wanted_fields.items():
+        if getattr(poll, name) != value:
+            setattr(poll, name, value)
+            changes[name] = _iso(value) if isinstance(value, datetime) else value
+    wanted = {p.id: p for p in projects}
+    before = sorted(c.project.slug for c in poll.choices if not c.withdrawn)
+    for choice in list(poll.choices):
+        if choice.project_id not in wanted:
+            poll.choices.remove(choice)  # a draft has no ballots, so the row can go
+        elif choice.withdrawn:
+            choice.withdrawn = False
+    present = {c.project_id for c in poll.choices}
+    for project_id, project in wanted.items():
+        if project_id not in present:
+            poll.choices.append(PollChoice(project=project))
+    after = sorted(p.slug for p in projects)
+    if after != before:
+        changes["projects"] = after
+    audit.record(actor, "poll.edit", poll.slug, changes=changes)
+    db.session.commit()
+    return poll
+
+
+def withdraw_project(slug: str, project_slug: str, *, actor: str) -> Poll:
+    """Take a project off the ballot: it is no longer offered and its votes no longer count."""
+    poll = lock_poll(slug, exclusive=True)
+    status = effective_status(poll)
+    if status not in ("draft", "open"):
+        db.session.rollback()
+        raise PollStateError(
+            "This poll has closed and its tally is final; a project can no longer be withdrawn."
+        )
+    choice = next((c for c in poll.choices if c.project.slug == project_slug), None)
+    if choice is None:
+        db.session.rollback()
+        raise NotFound(f"{project_slug!r} is not a project in this poll.")
+    if choice.withdrawn:
+        db.session.rollback()
+        return poll
+    if active_choice_count(poll) <= 1:
+        db.session.rollback()
+        raise InvalidRequest("This is the last project on the ballot; a poll needs at least one.")
+    choice.withdrawn = True
+    audit.record(actor, "poll.withdraw", poll.slug, project=project_slug, status=status)
+    db.session.commit()
+    return poll
+
+
+def ballots_per_minute(poll: Poll) -> list[tuple[datetime, int]]:
+    """Ballots cast in each minute (as stored), oldest first: one GROUP BY."""
+    rows = db.session.execute(
+        select(Ballot.cast_minute, func.count(Ballot.id))
+        .where(Ballot.poll_id == poll.id)
+        .group_by(Ballot.cast_minute)
+        .order_by(Ballot.cast_minute)
+    )
+    return [(minute, int(n)) for minute, n in rows]

@@ -17,7 +17,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from voting.database import begin_write
-from voting.errors import InvalidRequest
+from voting.errors import InvalidRequest, NotFound
 from voting.extensions import db
 from voting.models import Project, TeamMember
 from voting.services import audit
@@ -368,3 +368,48 @@ def _upsert(row: Row, project: Project | None, report: ImportReport) -> None:
         project.member_hashes = [TeamMember(email_hash=h) for h in hashes]
         changed = True
     (report.updated if changed else report.unchanged).append(values["slug"])
+
+
+# -- reading and editing one project (the organizer console) ------------------------------
+
+EDITABLE = tuple(c for c in OWN_COLUMNS if c != "slug")
+
+
+def list_projects() -> list[Project]:
+    """Every project, by title."""
+    return list(db.session.execute(select(Project).order_by(Project.title)).scalars())
+
+
+def get_project(slug: str) -> Project:
+    """The project with this slug, or NotFound."""
+    project = db.session.execute(select(Project).where(Project.slug == slug)).scalar_one_or_none()
+    if project is None:
+        raise NotFound(f"There is no project called {slug!r}.")
+    return project
+
+
+def update_project(slug: str, values: Mapping[str, str], *, actor: str) -> list[str]:
+    """Change a project's fields with the import's rules; returns the names of changed fields."""
+    begin_write()
+    project = get_project(slug)
+    merged = {name: getattr(project, name) or "" for name in OWN_COLUMNS}
+    merged.update({name: str(values[name]) for name in EDITABLE if name in values})
+    merged["slug"] = project.slug
+    config = current_app.config
+    try:
+        cleaned = _clean(Row(line=0, values=merged), config["CATEGORIES"], config["THEMES"])
+    except RowError as exc:
+        db.session.rollback()
+        message = str(exc)
+        raise InvalidRequest(message[:1].upper() + message[1:] + ".") from exc
+    changed: list[str] = []
+    for name in EDITABLE:
+        value: str | None = cleaned.values[name]
+        if name in URL_FIELDS:
+            value = value or None
+        if getattr(project, name) != value:
+            setattr(project, name, value)
+            changed.append(name)
+    audit.record(actor, "project.edit", project=project.slug, changed=changed)
+    db.session.commit()
+    return changed
