@@ -42,8 +42,9 @@ threads = int(os.environ.get("GUNICORN_THREADS") or 4) if worker_class == "gthre
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE") or 5)
 
 # Heartbeat files on tmpfs: a slow or full disk must not get healthy workers killed.
-if os.path.isdir("/dev/shm"):
-    worker_tmp_dir = "/dev/shm"
+_SHM = "/dev/shm"  # noqa: S108 (tmpfs for heartbeat files, as gunicorn's docs advise)
+if os.path.isdir(_SHM):
+    worker_tmp_dir = _SHM
 
 logger_class = "voting.logs.RedactingLogger"
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-") or None

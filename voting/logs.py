@@ -64,6 +64,8 @@ class RedactingLogger(Logger):
 
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
+        # Only the atoms the format names are ever written; scrub those and no others.
+        self._format_atoms = format_atoms(cfg.access_log_format)
         # The access log is scrubbed atom by atom below; the error log holds free text
         # (for example "Error handling request /v/...") and is scrubbed by a filter.
         if not any(isinstance(f, RedactingFilter) for f in self.error_log.filters):
@@ -71,7 +73,8 @@ class RedactingLogger(Logger):
 
     def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
         atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
-        for key, value in atoms.items():
+        for key in self._format_atoms:
+            value = atoms.get(key)
             if not isinstance(value, str):
                 continue
             if _SECRET_ATOM_RE.match(key):
@@ -79,3 +82,9 @@ class RedactingLogger(Logger):
             else:
                 atoms[key] = redact(value)
         return atoms
+
+
+def format_atoms(access_log_format: str) -> frozenset[str]:
+    """The atom names an access-log format uses, spelled as gunicorn looks them up."""
+    names = re.findall(r"%\((.*?)\)", access_log_format)
+    return frozenset(n.lower() if n.startswith("{") else n for n in names)
