@@ -247,3 +247,24 @@ def test_a_ballot_waits_for_a_close_in_progress_and_is_refused(
     voter.join(timeout=10)
     assert len(outcome) == 1 and isinstance(outcome[0], PollNotOpen)
     assert ballot_count(slug) == 0
+
+
+def test_rate_limited_ballot_says_when_to_retry(make_app: Callable[..., Flask]) -> None:
+    app = make_app(
+        RATELIMIT_ENABLED=True,
+        RATELIMIT_STORAGE_URI="memory://",
+        RATELIMIT_BALLOT_PER_TOKEN="1/minute",
+    )
+    with app.app_context():
+        slug = _open_poll_with_projects(app)
+        [token] = issuing.mint_tokens(slug, 1, actor="test").tokens
+        first = choice_slugs(slug)[0]
+    client = app.test_client()
+    url = f"/api/polls/{slug}/ballots"
+    ok = client.post(url, json={"token": token, "choices": [first]})
+    assert ok.status_code == 201
+    assert "X-RateLimit-Remaining" not in ok.headers
+    limited = client.post(url, json={"token": token, "choices": [first]})
+    assert limited.status_code == 429
+    assert limited.json is not None and limited.json["error"] == "rate_limited"
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60

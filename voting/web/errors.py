@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from flask import Flask, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
@@ -11,6 +12,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from voting.errors import AlreadyVoted, VotingError
+from voting.extensions import limiter
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,18 @@ def error_response(status: int, code: str, message: str, **extra: object) -> Res
     return render_template("error.html", status=status, code=code, message=message, **extra), status
 
 
+def _retry_after() -> int:
+    """Seconds until the breached limit's window resets (at least 1)."""
+    try:
+        current = limiter.current_limit
+        reset_at = current.reset_at if current is not None else None
+    except Exception:  # storage unreachable: a guess beats no header at all
+        reset_at = None
+    if reset_at is None:
+        return 60
+    return max(1, int(reset_at - time.time()))
+
+
 def register(app: Flask) -> None:
     @app.errorhandler(VotingError)
     def _domain(exc: VotingError) -> ResponseReturnValue:
@@ -57,7 +71,9 @@ def register(app: Flask) -> None:
     @app.errorhandler(RateLimitExceeded)
     def _limited(exc: RateLimitExceeded) -> ResponseReturnValue:
         code, message = HTTP_CODES[429]
-        return error_response(429, code, message)
+        response = app.make_response(error_response(429, code, message))
+        response.headers["Retry-After"] = str(_retry_after())
+        return response
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> ResponseReturnValue:
