@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from voting.redact import redact_path
+from voting.logs import redact
 
 
 def free_port() -> int:
@@ -73,7 +73,7 @@ def test_demo_serves_and_redacts_tokens(tmp_path: Path) -> None:
         log.close()
 
 
-def test_redact_path() -> None:
-    assert redact_path("GET /v/abc.def HTTP/1.1") == "GET /v/[redacted] HTTP/1.1"
-    assert redact_path("/overlay/x?key=abc&theme=dark") == "/overlay/x?key=[redacted]&theme=dark"
-    assert redact_path("/p/slug/results") == "/p/slug/results"
+def test_redact() -> None:
+    assert redact("GET /v/abc.def HTTP/1.1") == "GET /v/[redacted] HTTP/1.1"
+    assert redact("/overlay/x?key=abc&theme=dark") == "/overlay/x?key=[redacted]&theme=dark"
+    assert redact("/p/slug/results") == "/p/slug/results"

@@ -61,6 +61,9 @@ def _configure_rate_limits(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "voting-rl")
     # Fixed window: one INCR per limit per request, whatever the limit's size.
     app.config.setdefault("RATELIMIT_STRATEGY", "fixed-window")
+    # X-RateLimit-* headers on every answer, as clients expect. They cost two more Redis
+    # round trips per request (docs/benchmarks.md); VOTING_RATELIMIT_HEADERS_ENABLED=false
+    # drops them. A 429 carries Retry-After either way (voting.web.errors).
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)

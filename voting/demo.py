@@ -14,8 +14,8 @@ from flask_migrate import upgrade
 from werkzeug.serving import WSGIRequestHandler
 
 from voting.extensions import db
+from voting.logs import redact
 from voting.models import utcnow
-from voting.redact import redact_path
 from voting.services import issuing, organizers, overlay, polls, projects
 
 DEMO_POLL = "community-favorite"
@@ -25,8 +25,8 @@ class RedactingRequestHandler(WSGIRequestHandler):
     """The development server's request log, with voter tokens redacted."""
 
     def log(self, type: str, message: str, *args: Any) -> None:
-        clean = tuple(redact_path(a) if isinstance(a, str) else a for a in args)
-        super().log(type, redact_path(message), *clean)
+        clean = tuple(redact(a) if isinstance(a, str) else a for a in args)
+        super().log(type, redact(message), *clean)
 
 
 @dataclass

@@ -5,15 +5,18 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, TypeGuard
 
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, Integer, Select, bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 
-from voting.errors import AlreadyVoted, InvalidRequest, InvalidToken, PollNotOpen
+from voting.database import begin_write
+from voting.errors import AlreadyVoted, InvalidRequest, InvalidToken, NotFound, PollNotOpen
 from voting.extensions import db
-from voting.models import Ballot, BallotChoice, Poll, Token, utcnow
+from voting.models import Ballot, BallotChoice, Poll, PollChoice, Project, Token, utcnow
 from voting.services.issuing import voter_signer
-from voting.services.polls import effective_status, lock_poll
+from voting.services.polls import window_status, with_poll_lock
 from voting.tokens import VoterToken, read_voter_token
 
 # Crockford's base32 without look-alikes: easy to read aloud and type.
@@ -21,8 +24,10 @@ _RECEIPT_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
 def new_receipt() -> str:
-    """A random receipt code like 7KQ2-M9XD-4TBR (60 bits)."""
-    raw = "".join(secrets.choice(_RECEIPT_ALPHABET) for _ in range(12))
+    """A random receipt code like 7KQ2-M9XD-4TBR (60 bits, 5 per character)."""
+    # One read of the system's randomness, not one (or two) per character.
+    bits = secrets.randbits(60)
+    raw = "".join(_RECEIPT_ALPHABET[(bits >> shift) & 31] for shift in range(0, 60, 5))
     return "-".join(raw[i : i + 4] for i in range(0, 12, 4))
 
 
@@ -42,17 +47,26 @@ def read_token_for(poll: Poll, raw: object) -> VoterToken:
     return token
 
 
-def _check_choices(poll: Poll, token: VoterToken, choices: object) -> list[int]:
-    if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
+def _well_formed(choices: object) -> TypeGuard[list[str]]:
+    return isinstance(choices, list) and all(isinstance(c, str) for c in choices)
+
+
+def _check_choices(max_choices: int, choices: object) -> list[str]:
+    """The shape of the choices: what can be refused without looking projects up."""
+    if not _well_formed(choices):
         raise InvalidRequest('"choices" must be a list of project slugs.')
     if not choices:
         raise InvalidRequest("Choose at least one project.")
     if len(set(choices)) != len(choices):
         raise InvalidRequest("Each project can be chosen only once.")
-    if len(choices) > poll.max_choices:
-        noun = "project" if poll.max_choices == 1 else "projects"
-        raise InvalidRequest(f"This poll allows at most {poll.max_choices} {noun} per ballot.")
-    active = {c.project.slug: c.project_id for c in poll.choices if not c.withdrawn}
+    if len(choices) > max_choices:
+        noun = "project" if max_choices == 1 else "projects"
+        raise InvalidRequest(f"This poll allows at most {max_choices} {noun} per ballot.")
+    return choices
+
+
+def _project_ids(token: VoterToken, choices: list[str], active: dict[str, int]) -> list[int]:
+    """The project ids of the chosen slugs; each must be an active choice the token may pick."""
     ids: list[int] = []
     for slug in choices:
         if slug not in active:
@@ -72,65 +86,184 @@ def receipt_for(token_id: str) -> str | None:
     ).scalar_one_or_none()
 
 
+# The ballot path runs prebuilt Core statements on the session's connection: no ORM objects
+# to build, flush or expire. One query reads the poll (taking its lock), the token and the
+# chosen projects; then the ballot and its choices are inserted (one statement on
+# PostgreSQL) and committed.
+_polls, _tokens = Poll.__table__, Token.__table__
+_ballots, _ballot_choices = Ballot.__table__, BallotChoice.__table__
+_choices, _projects = PollChoice.__table__, Project.__table__
+_POLL_TOKEN_CHOICES = (
+    select(
+        _polls.c.id,
+        _polls.c.status,
+        _polls.c.opens_at,
+        _polls.c.closes_at,
+        _polls.c.max_choices,
+        _polls.c.allow_revote,
+        _tokens.c.id.label("token_id"),
+        _tokens.c.revoked_at,
+        _projects.c.slug.label("choice_slug"),
+        _choices.c.project_id.label("choice_id"),
+    )
+    .select_from(
+        _polls.outerjoin(
+            _tokens,
+            (_tokens.c.id == bindparam("token_id")) & (_tokens.c.poll_id == _polls.c.id),
+        ).outerjoin(
+            _choices.join(_projects, _projects.c.id == _choices.c.project_id),
+            (_choices.c.poll_id == _polls.c.id)
+            & _choices.c.withdrawn.is_(False)
+            & _projects.c.slug.in_(bindparam("slugs", expanding=True)),
+        )
+    )
+    .where(_polls.c.slug == bindparam("slug"))
+)
+_MAX_LOOKUP = 100
+
+
+def _active_choices(conn: Connection, poll_id: int, slugs: list[str]) -> dict[str, int]:
+    """Project ids by slug, for those of the slugs that are active choices of the poll."""
+    stmt = (
+        select(_projects.c.slug, _choices.c.project_id)
+        .select_from(_choices.join(_projects, _projects.c.id == _choices.c.project_id))
+        .where(
+            _choices.c.poll_id == poll_id,
+            _choices.c.withdrawn.is_(False),
+            _projects.c.slug.in_(slugs),
+        )
+    )
+    return {slug: project_id for slug, project_id in conn.execute(stmt)}
+
+
+_INSERT_BALLOT = insert(_ballots).returning(_ballots.c.id)
+_INSERT_CHOICE = insert(_ballot_choices)
+# PostgreSQL inserts the ballot and its choices in one statement (one round trip fewer).
+_new_ballot = (
+    insert(_ballots)
+    .values(
+        poll_id=bindparam("poll_id"),
+        token_id=bindparam("token_id"),
+        receipt=bindparam("receipt"),
+        cast_minute=bindparam("cast_minute", type_=_ballots.c.cast_minute.type),
+    )
+    .returning(_ballots.c.id, _ballots.c.poll_id)
+    .cte("new_ballot")
+)
+_INSERT_BALLOT_AND_CHOICES = insert(_ballot_choices).from_select(
+    ["ballot_id", "poll_id", "project_id"],
+    select(
+        _new_ballot.c.id,
+        _new_ballot.c.poll_id,
+        func.unnest(bindparam("project_ids", type_=postgresql.ARRAY(Integer))),
+    ).select_from(_new_ballot),
+)
+_LOCK_BALLOT = (
+    select(_ballots.c.id).where(_ballots.c.token_id == bindparam("token_id")).with_for_update()
+)
+
+
+_locked_statements: dict[str, Select[Any]] = {}
+
+
+def _locked_read() -> Select[Any]:
+    """_POLL_TOKEN_CHOICES with the poll's key-share lock, built once per database dialect."""
+    dialect = db.session.get_bind().dialect.name
+    stmt = _locked_statements.get(dialect)
+    if stmt is None:
+        stmt = _locked_statements[dialect] = with_poll_lock(_POLL_TOKEN_CHOICES, exclusive=False)
+    return stmt
+
+
 def cast_ballot(slug: str, raw_token: object, choices: Sequence[str] | object) -> CastResult:
     """Record one ballot for one token id, or raise the domain error that says why not."""
     if not isinstance(raw_token, str):
         raise InvalidToken()
     token = read_voter_token(voter_signer(), raw_token)
-    # From here on we hold the poll's key-share lock (PostgreSQL) or the write lock (SQLite).
-    poll = lock_poll(slug, exclusive=False)
-    if token.poll_id != poll.id:
+    begin_write()
+    # From here on we hold the poll's key-share lock (PostgreSQL) or the write lock (SQLite),
+    # so the status read below stays true until this transaction ends (polls module doc).
+    conn = db.session.connection()
+    # The chosen slugs are looked up in the same query; a list too long for any ballot is
+    # refused by the max-choices check below, not sent to the database.
+    wanted = choices if _well_formed(choices) and len(choices) <= _MAX_LOOKUP else []
+    rows = conn.execute(
+        _locked_read(), {"slug": slug, "token_id": token.token_id, "slugs": wanted}
+    ).all()
+    if not rows:
+        db.session.rollback()
+        raise NotFound(f"There is no poll called {slug!r}.")
+    row = rows[0]
+    if token.poll_id != row.id:
         db.session.rollback()
         raise InvalidToken("This voting link belongs to another poll.")
-    if effective_status(poll) != "open":
+    status = window_status(row.status, row.opens_at, row.closes_at, utcnow())
+    if status != "open":
         db.session.rollback()
-        raise PollNotOpen(_not_open_message(poll))
-    issued = db.session.execute(
-        select(Token.revoked_at).where(Token.id == token.token_id, Token.poll_id == poll.id)
-    ).first()
-    if issued is None:
+        raise PollNotOpen(_not_open_message(status))
+    if row.token_id is None:
         db.session.rollback()
         raise InvalidToken("This voting link was never issued for this poll.")
-    if issued.revoked_at is not None:
+    if row.revoked_at is not None:
         db.session.rollback()
         raise InvalidToken(
             "This voting link was cancelled by the organizers. Ask them for a new one."
         )
-    project_ids = _check_choices(poll, token, choices)
+    try:
+        chosen = _check_choices(row.max_choices, choices)
+        if len(chosen) > len(wanted):  # a poll that allows more than _MAX_LOOKUP choices
+            active = _active_choices(conn, row.id, chosen)
+        else:
+            active = {r.choice_slug: r.choice_id for r in rows if r.choice_id is not None}
+        project_ids = _project_ids(token, chosen, active)
+    except InvalidRequest:
+        db.session.rollback()
+        raise
 
     receipt = new_receipt()
     minute = utcnow().replace(second=0, microsecond=0)
-    if poll.allow_revote:
-        existing = db.session.execute(
-            select(Ballot).where(Ballot.token_id == token.token_id).with_for_update()
-        ).scalar_one_or_none()
-        if existing is not None:
-            db.session.execute(delete(BallotChoice).where(BallotChoice.ballot_id == existing.id))
-            existing.receipt = receipt
-            existing.cast_minute = minute
-            db.session.add_all(
-                BallotChoice(ballot_id=existing.id, poll_id=poll.id, project_id=p)
-                for p in project_ids
-            )
-            db.session.commit()
-            return CastResult(receipt=receipt, replaced=True)
-
-    ballot = Ballot(poll_id=poll.id, token_id=token.token_id, receipt=receipt, cast_minute=minute)
-    ballot.choices = [BallotChoice(poll_id=poll.id, project_id=p) for p in project_ids]
-    db.session.add(ballot)
     try:
+        if row.allow_revote:
+            existing = conn.execute(_LOCK_BALLOT, {"token_id": token.token_id}).scalar()
+            if existing is not None:
+                conn.execute(delete(_ballot_choices).where(_ballot_choices.c.ballot_id == existing))
+                conn.execute(
+                    update(_ballots)
+                    .where(_ballots.c.id == existing)
+                    .values(receipt=receipt, cast_minute=minute)
+                )
+                _insert_choices(conn, existing, row.id, project_ids)
+                db.session.commit()
+                return CastResult(receipt=receipt, replaced=True)
+        ballot = {
+            "poll_id": row.id,
+            "token_id": token.token_id,
+            "receipt": receipt,
+            "cast_minute": minute,
+        }
+        if conn.dialect.name == "postgresql":
+            conn.execute(_INSERT_BALLOT_AND_CHOICES, {**ballot, "project_ids": project_ids})
+        else:
+            ballot_id = conn.execute(_INSERT_BALLOT, ballot).scalar_one()
+            _insert_choices(conn, ballot_id, row.id, project_ids)
         db.session.commit()
     except IntegrityError:
         # The unique constraint on token_id decided a race (or a second attempt).
         db.session.rollback()
-        if poll.allow_revote:
+        if row.allow_revote:
             return cast_ballot(slug, raw_token, choices)
         raise AlreadyVoted(receipt=receipt_for(token.token_id)) from None
     return CastResult(receipt=receipt)
 
 
-def _not_open_message(poll: Poll) -> str:
-    status = effective_status(poll)
+def _insert_choices(conn: Connection, ballot_id: int, poll_id: int, project_ids: list[int]) -> None:
+    conn.execute(
+        _INSERT_CHOICE,
+        [{"ballot_id": ballot_id, "poll_id": poll_id, "project_id": p} for p in project_ids],
+    )
+
+
+def _not_open_message(status: str) -> str:
     if status == "draft":
         return "Voting has not opened yet for this poll."
     return "Voting has closed for this poll; ballots are no longer accepted."

@@ -16,9 +16,9 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 
 from voting import tally
 from voting.database import begin_write
@@ -37,18 +37,27 @@ from voting.models import (
 )
 from voting.services import audit
 
+SelectT = TypeVar("SelectT", bound=Select[Any])
+
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 COUNTS_VISIBLE_STATUSES = ("closed", "revealing", "revealed")
+
+
+def window_status(
+    status: str, opens_at: datetime | None, closes_at: datetime | None, now: datetime
+) -> str:
+    """The stored status moved on by the schedule: all that decides whether a ballot counts."""
+    if status == "draft" and opens_at is not None and now >= opens_at:
+        status = "open"
+    if status == "open" and closes_at is not None and now >= closes_at:
+        status = "closed"
+    return status
 
 
 def effective_status(poll: Poll, now: datetime | None = None) -> str:
     """The status that applies now: the stored one, moved on by the schedule and the clock."""
     now = now or utcnow()
-    status = poll.status
-    if status == "draft" and poll.opens_at is not None and now >= poll.opens_at:
-        status = "open"
-    if status == "open" and poll.closes_at is not None and now >= poll.closes_at:
-        status = "closed"
+    status = window_status(poll.status, poll.opens_at, poll.closes_at, now)
     auto_done = poll.reveal_auto_seconds and auto_step(poll, now) >= active_choice_count(poll)
     if status == "revealing" and auto_done:
         status = "revealed"
@@ -75,15 +84,25 @@ def get_poll(slug: str) -> Poll:
     return poll
 
 
+def with_poll_lock(stmt: SelectT, *, exclusive: bool) -> SelectT:
+    """The statement, which selects from polls, taking the poll row lock (see module doc).
+
+    exclusive=False is a ballot's FOR KEY SHARE, exclusive=True a lifecycle change's
+    FOR UPDATE. Only the polls row is locked, whatever else the statement joins. SQLite
+    needs no row lock: its write transactions begin IMMEDIATE (voting.database).
+    """
+    if db.session.get_bind().dialect.name != "postgresql":
+        return stmt
+    if exclusive:
+        return stmt.with_for_update(of=Poll.__table__)
+    return stmt.with_for_update(read=True, key_share=True, of=Poll.__table__)
+
+
 def lock_poll(slug: str, *, exclusive: bool) -> Poll:
     """Load the poll inside the current transaction, holding its row lock (see module doc)."""
     begin_write()
     stmt = select(Poll).where(Poll.slug == slug).execution_options(populate_existing=True)
-    if db.session.get_bind().dialect.name == "postgresql":
-        stmt = (
-            stmt.with_for_update() if exclusive else stmt.with_for_update(read=True, key_share=True)
-        )
-    poll = db.session.execute(stmt).scalar_one_or_none()
+    poll = db.session.execute(with_poll_lock(stmt, exclusive=exclusive)).scalar_one_or_none()
     if poll is None:
         raise NotFound(f"There is no poll called {slug!r}.")
     return poll

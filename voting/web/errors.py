@@ -42,11 +42,15 @@ def error_response(status: int, code: str, message: str, **extra: object) -> Res
 
 
 def retry_after_seconds() -> int:
-    """Seconds until the limit that was hit resets (at least 1)."""
-    current = limiter.current_limit
-    if current is None:
+    """Seconds until the breached limit's window resets (at least 1)."""
+    try:
+        current = limiter.current_limit
+        reset_at = current.reset_at if current is not None else None
+    except Exception:  # storage unreachable: a guess beats no header at all
+        reset_at = None
+    if reset_at is None:
         return 60
-    return max(1, math.ceil(current.reset_at - time.time()))
+    return max(1, math.ceil(reset_at - time.time()))
 
 
 def register(app: Flask) -> None:

@@ -1,0 +1,54 @@
+"""Gunicorn settings for production: run `gunicorn -c gunicorn.conf.py` from the repository.
+
+The app also needs DATABASE_URL, REDIS_URL and SECRET_KEY (see DESIGN.md). These
+environment variables tune the server:
+
+  GUNICORN_BIND          address(es) to listen on, comma-separated (default 127.0.0.1:8000)
+  WEB_CONCURRENCY        worker processes (default: the number of CPU cores, at least 2)
+  GUNICORN_THREADS       threads per worker (default 4)
+  GUNICORN_WORKER_CLASS  gthread (default) or sync
+  GUNICORN_ACCESSLOG     access log file, "-" for stdout (default), "" to switch it off
+  GUNICORN_ERRORLOG      error log file, "-" for stderr (default)
+  GUNICORN_LOGLEVEL      error log level (default info)
+  GUNICORN_KEEPALIVE     seconds an idle keep-alive connection stays open (default 5)
+
+Why gthread: bench/ballots.py measured it faster than sync for the ballot POST on a
+2-core machine (docs/benchmarks.md), it keeps client connections alive, and a
+long-lived Server-Sent Events stream holds one thread instead of a whole process.
+Each thread may hold one database connection, so workers x threads must stay within
+the SQLAlchemy pool (5 + 10 overflow per process by default) and PostgreSQL's
+max_connections across all instances.
+
+Voter tokens never reach the logs (DESIGN.md rule 3): voting.logs.RedactingLogger
+replaces the path segment after /v/, any token= query value and the cookie header with
+[redacted], in the access log and in error-log messages alike.
+"""
+
+from __future__ import annotations
+
+import os
+
+wsgi_app = "voting:create_app()"
+
+bind = [
+    address.strip()
+    for address in os.environ.get("GUNICORN_BIND", "127.0.0.1:8000").split(",")
+    if address.strip()
+]
+workers = int(os.environ.get("WEB_CONCURRENCY") or max(2, os.cpu_count() or 1))
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS") or "gthread"
+# gunicorn turns a sync worker with threads > 1 into gthread: sync means one thread.
+threads = int(os.environ.get("GUNICORN_THREADS") or 4) if worker_class == "gthread" else 1
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE") or 5)
+
+# Heartbeat files on tmpfs: a slow or full disk must not get healthy workers killed.
+_SHM = "/dev/shm"  # noqa: S108 (tmpfs for heartbeat files, as gunicorn's docs advise)
+if os.path.isdir(_SHM):
+    worker_tmp_dir = _SHM
+
+logger_class = "voting.logs.RedactingLogger"
+accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-") or None
+errorlog = os.environ.get("GUNICORN_ERRORLOG") or "-"
+loglevel = os.environ.get("GUNICORN_LOGLEVEL") or "info"
+# Remote address, time, request line (token redacted), status, bytes, duration in microseconds.
+access_log_format = '%(h)s %(t)s "%(r)s" %(s)s %(b)s %(D)sus'
