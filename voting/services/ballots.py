@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from voting import live
 from voting.errors import AlreadyVoted, InvalidRequest, InvalidToken, PollNotOpen
 from voting.extensions import db
 from voting.models import Ballot, BallotChoice, Poll, Token, utcnow
@@ -113,6 +114,7 @@ def cast_ballot(slug: str, raw_token: object, choices: Sequence[str] | object) -
                 for p in project_ids
             )
             db.session.commit()
+            live.notify(slug)
             return CastResult(receipt=receipt, replaced=True)
 
     ballot = Ballot(poll_id=poll.id, token_id=token.token_id, receipt=receipt, cast_minute=minute)
@@ -126,6 +128,8 @@ def cast_ballot(slug: str, raw_token: object, choices: Sequence[str] | object) -
         if poll.allow_revote:
             return cast_ballot(slug, raw_token, choices)
         raise AlreadyVoted(receipt=receipt_for(token.token_id)) from None
+    # After the commit: the tally cache and the streams follow (never fails the ballot).
+    live.notify(slug)
     return CastResult(receipt=receipt)
 
 
