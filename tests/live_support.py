@@ -295,6 +295,10 @@ class TCPProxy:
     def drop(self) -> None:
         """Stop listening and cut every open connection."""
         if self._listener is not None:
+            # shutdown() wakes the thread blocked in accept(); close() alone would not, and
+            # the port would stay taken.
+            with suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
             self._listener.close()
             self._listener = None
         with self._lock:

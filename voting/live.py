@@ -39,6 +39,7 @@ from typing import Any, Protocol
 import redis
 from flask import Flask, current_app, has_request_context
 
+from voting.config import ConfigError
 from voting.extensions import db, redis_client
 
 log = logging.getLogger(__name__)
@@ -671,8 +672,6 @@ def init_app(app: Flask, source: Source) -> None:
         app.config.setdefault(key, value)
     heartbeat = float(app.config["LIVE_HEARTBEAT_SECONDS"])
     if not 0 < heartbeat <= 15:
-        from voting.config import ConfigError
-
         raise ConfigError("VOTING_LIVE_HEARTBEAT_SECONDS must be more than 0 and at most 15.")
     with app.app_context():
         client = redis_client.get()

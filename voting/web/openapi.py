@@ -196,6 +196,7 @@ def document() -> dict[str, Any]:
                     "properties": {
                         "project": {"type": "string"},
                         "title": {"type": "string"},
+                        "team": {"type": "string"},
                         "votes": {"type": "integer"},
                         "rank": {"type": "integer"},
                     },
@@ -204,8 +205,18 @@ def document() -> dict[str, Any]:
                     "type": "object",
                     "required": ["status", "turnout"],
                     "properties": {
+                        "poll": {"type": "string"},
+                        "title": {"type": "string"},
                         "status": {"type": "string"},
+                        "results_mode": {"type": "string", "enum": ["live", "hidden", "sealed"]},
                         "turnout": {"type": "integer"},
+                        "places": {"type": "integer"},
+                        "opens_at": {"type": "string", "format": "date-time", "nullable": True},
+                        "closes_at": {"type": "string", "format": "date-time", "nullable": True},
+                        "version": {
+                            "type": "integer",
+                            "description": "Only in event-stream tally events",
+                        },
                         "tie_seed_hash": {"type": "string", "nullable": True},
                         "tie_seed": {"type": "string"},
                         "reveal_step": {"type": "integer"},
