@@ -162,6 +162,7 @@ def test_a_burst_of_ballots_is_coalesced(
         last = stream.wait_for(lambda e: e.event == "tally" and e.data["turnout"] == 60, 10)
         elapsed = last.at - started
     updates = [e for e in stream.tallies()[1:]]
+    print(f"\n60 ballots in {elapsed:.2f} s -> {len(updates)} tally events")
     # One event per 0.1 s at most (LIVE_MIN_INTERVAL here), never one per ballot.
     assert len(updates) < 60
     assert len(updates) <= elapsed / 0.1 + 2

@@ -22,10 +22,8 @@ from voting.services import ballots, overlay, polls
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 # The overlay is transparent; screenshots put it over a stand-in for the video it sits on.
-BACKDROP = (
-    "html { background: radial-gradient(circle at 30% 35%, #56688c 0%, #1f2740 55%, #0b0e18 100%)"
-    " !important; }"
-)
+# (A flat colour: the PNGs stay small although the tests rewrite them on every run.)
+BACKDROP = "html { background: #3b4763 !important; }"
 WEIGHTS = {
     "flood-watch": 14,
     "crop-doctor": 11,
