@@ -5,7 +5,7 @@ environment variables tune the server:
 
   GUNICORN_BIND          address(es) to listen on, comma-separated (default 127.0.0.1:8000)
   WEB_CONCURRENCY        worker processes (default: the number of CPU cores, at least 2)
-  GUNICORN_THREADS       threads per worker (default 4)
+  GUNICORN_THREADS       threads per worker (default 32: each open event stream holds one)
   GUNICORN_WORKER_CLASS  gthread (default) or sync
   GUNICORN_ACCESSLOG     access log file, "-" for stdout (default), "" to switch it off
   GUNICORN_ERRORLOG      error log file, "-" for stderr (default)
@@ -38,7 +38,11 @@ bind = [
 workers = int(os.environ.get("WEB_CONCURRENCY") or max(2, os.cpu_count() or 1))
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS") or "gthread"
 # gunicorn turns a sync worker with threads > 1 into gthread: sync means one thread.
-threads = int(os.environ.get("GUNICORN_THREADS") or 4) if worker_class == "gthread" else 1
+# Each open event stream (overlay, results page, console) holds one thread; streams hold
+# no database connection, so threads can outnumber the pool.
+threads = int(os.environ.get("GUNICORN_THREADS") or 32) if worker_class == "gthread" else 1
+# Streams are cut on shutdown and browsers reconnect: no need to wait long for them.
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT") or 10)
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE") or 5)
 
 # Heartbeat files on tmpfs: a slow or full disk must not get healthy workers killed.

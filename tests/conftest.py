@@ -23,7 +23,7 @@ from flask_migrate import upgrade
 from sqlalchemy import text
 from werkzeug.serving import make_server
 
-from voting import create_app
+from voting import create_app, live
 from voting.extensions import db
 from voting.services import issuing, polls, projects
 
@@ -98,6 +98,7 @@ def make_app(base_config: dict[str, Any], _schema: None) -> Iterator[Callable[..
 
     yield factory
     for app in made:
+        live.shutdown(app)  # its threads must not outlive its tables
         with app.app_context():
             db.session.remove()
             _truncate()

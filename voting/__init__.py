@@ -10,7 +10,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from voting import config as config_module
-from voting import i18n
+from voting import i18n, live
 from voting.database import configure_sqlite, reset_write_intent
 from voting.extensions import csrf, db, limiter, login_manager, migrate, redis_client
 
@@ -36,6 +36,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     redis_client.init_app(app)
     limiter.init_app(app)
     i18n.init_app(app)
+    from voting.services.polls import live_documents
+
+    live.init_app(app, source=live_documents)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             configure_sqlite(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])

@@ -216,6 +216,32 @@ def polls_reveal(slug: str, step: bool, auto_seconds: int | None) -> None:
     )
 
 
+@cli.command("overlay-url")
+@click.argument("slug")
+@click.option(
+    "--rotate", is_flag=True, help="Revoke every overlay URL handed out so far and print a new one."
+)
+@with_appcontext
+def overlay_url_command(slug: str, rotate: bool) -> None:
+    """Print the stream overlay's signed, read-only URL (for an OBS browser source)."""
+    from voting.services.overlay import overlay_url, rotate_overlay_key
+    from voting.services.polls import get_poll
+
+    try:
+        poll = get_poll(slug)
+        url = rotate_overlay_key(poll, actor="cli") if rotate else overlay_url(poll)
+    except VotingError as exc:
+        _fail(exc)
+        return
+    if rotate:
+        click.echo("Rotated: overlays using an older URL stop updating.", err=True)
+    click.echo(url)
+    click.echo(
+        "Options: &theme=dark|light  &layout=bars|podium  &top=N  (OBS browser source, 1920x1080)",
+        err=True,
+    )
+
+
 # -- tokens ---------------------------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Integer, Select, bindparam, delete, func, ins
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 
+from voting import live
 from voting.database import begin_write
 from voting.errors import AlreadyVoted, InvalidRequest, InvalidToken, NotFound, PollNotOpen
 from voting.extensions import db
@@ -234,6 +235,7 @@ def cast_ballot(slug: str, raw_token: object, choices: Sequence[str] | object) -
                 )
                 _insert_choices(conn, existing, row.id, project_ids)
                 db.session.commit()
+                live.notify(slug)
                 return CastResult(receipt=receipt, replaced=True)
         ballot = {
             "poll_id": row.id,
@@ -253,6 +255,8 @@ def cast_ballot(slug: str, raw_token: object, choices: Sequence[str] | object) -
         if row.allow_revote:
             return cast_ballot(slug, raw_token, choices)
         raise AlreadyVoted(receipt=receipt_for(token.token_id)) from None
+    # After the commit: the tally cache and the streams follow (never fails the ballot).
+    live.notify(slug)
     return CastResult(receipt=receipt)
 
 

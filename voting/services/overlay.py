@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import current_app
 
+from voting import live
 from voting.database import begin_write
 from voting.errors import InvalidToken
 from voting.extensions import db
@@ -43,4 +44,5 @@ def rotate_overlay_key(poll: Poll, *, actor: str) -> str:
     poll.overlay_key_version += 1
     audit.record(actor, "overlay.rotate", poll.slug, version=poll.overlay_key_version)
     db.session.commit()
+    live.notify(poll.slug)  # open overlays with the old key stop
     return overlay_url(poll)

@@ -15,12 +15,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, func, select
 
-from voting import tally
+from voting import live, tally
 from voting.database import begin_write
 from voting.errors import InvalidRequest, NotFound, PollStateError
 from voting.extensions import db
@@ -226,6 +226,7 @@ def open_poll(slug: str, *, actor: str) -> Poll:
     poll.opened_at = utcnow()
     audit.record(actor, "poll.open", poll.slug, tie_seed_hash=poll.tie_seed_hash)
     db.session.commit()
+    live.notify(poll.slug)
     return poll
 
 
@@ -239,11 +240,13 @@ def close_poll(slug: str, *, actor: str) -> Poll:
     if status != "open":
         _record_scheduled_close(poll)
         db.session.commit()
+        live.notify(poll.slug)
         return poll
     poll.status = "closed"
     poll.closed_at = utcnow()
     audit.record(actor, "poll.close", poll.slug, turnout=turnout(poll))
     db.session.commit()
+    live.notify(poll.slug)
     return poll
 
 
@@ -261,6 +264,7 @@ def settle_schedule(poll: Poll) -> Poll:
         poll = lock_poll(poll.slug, exclusive=True)
         _record_scheduled_close(poll)
         db.session.commit()
+        live.notify(poll.slug)
     return poll
 
 
@@ -277,6 +281,7 @@ def reveal(slug: str, *, actor: str, step: bool = False, auto_seconds: int | Non
     if status == "revealed" and auto_seconds is None:
         poll.status, poll.reveal_step = "revealed", total
         db.session.commit()
+        live.notify(poll.slug)
         return poll
     if poll.reveal_started_at is None:
         poll.reveal_started_at = now
@@ -304,6 +309,7 @@ def reveal(slug: str, *, actor: str, step: bool = False, auto_seconds: int | Non
         tie_seed=poll.tie_seed,
     )
     db.session.commit()
+    live.notify(poll.slug)
     return poll
 
 
@@ -345,26 +351,49 @@ def counts_visible(poll: Poll, status: str, *, organizer: bool) -> bool:
     return status in COUNTS_VISIBLE_STATUSES if organizer else status == "revealed"
 
 
+@dataclass(frozen=True)
+class Standing:
+    """One count of a poll at one moment, from which every audience's document is cut."""
+
+    now: datetime
+    status: str
+    turnout: int
+    placings: list[tally.Placing]
+
+
+def _standing(poll: Poll, now: datetime) -> Standing:
+    return Standing(
+        now=now, status=effective_status(poll, now), turnout=turnout(poll), placings=placings(poll)
+    )
+
+
 def results_view(poll: Poll, *, organizer: bool = False) -> dict[str, Any]:
     """The results document for the API, the stream and the CLI; hidden counts never enter it."""
     poll = settle_schedule(poll)
-    now = utcnow()
-    status = effective_status(poll, now)
+    return results_document(poll, _standing(poll, utcnow()), organizer=organizer)
+
+
+def results_document(poll: Poll, standing: Standing, *, organizer: bool) -> dict[str, Any]:
+    """Cut one viewer's document from a standing (rule 5, and the staged reveal)."""
+    status, now = standing.status, standing.now
     titles = {c.project.slug: c.project for c in poll.choices if not c.withdrawn}
     doc: dict[str, Any] = {
         "poll": poll.slug,
+        "title": poll.title,
         "status": status,
-        "turnout": turnout(poll),
+        "results_mode": poll.results_mode,
+        "turnout": standing.turnout,
         "places": len(titles),
+        "opens_at": _iso(poll.opens_at),
+        "closes_at": _iso(poll.closes_at),
         "tie_seed_hash": poll.tie_seed_hash if status != "draft" else None,
     }
     placed = None
     if counts_visible(poll, status, organizer=organizer):
-        placed = placings(poll)
+        placed = standing.placings
     elif status == "revealing" and poll.results_mode != "live":
         step = min(len(titles), auto_step(poll, now))
-        doc["reveal_step"] = step
-        placed = tally.revealed(placings(poll), step)
+        placed = tally.revealed(standing.placings, step)
     if status in ("revealing", "revealed"):
         doc["reveal_step"] = (
             min(len(titles), auto_step(poll, now)) if status == "revealing" else len(titles)
@@ -383,6 +412,57 @@ def results_view(poll: Poll, *, organizer: bool = False) -> dict[str, Any]:
             for p in placed
         ]
     return doc
+
+
+def shown_places(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The places a results page or overlay shows now: during the staged reveal only those
+    revealed so far (last place first), even where the results mode would show them all."""
+    rows: list[dict[str, Any]] = doc.get("results") or []
+    if doc["status"] == "revealing":
+        first_shown = doc["places"] - doc.get("reveal_step", 0)
+        rows = [row for row in rows if row["rank"] > first_shown]
+    return rows
+
+
+def refresh_hint(poll: Poll, status: str) -> int | None:
+    """Seconds after which a page without JavaScript should look again (None: it is final)."""
+    if status == "revealed":
+        return None
+    if status == "revealing":
+        return min(5, poll.reveal_auto_seconds or 5)
+    return {"draft": 30, "open": 15, "closed": 10}.get(status, 15)
+
+
+def next_change_at(poll: Poll, now: datetime) -> datetime | None:
+    """The next moment the clock alone changes what results_view shows, if there is one."""
+    status = effective_status(poll, now)
+    if status == "draft":
+        return poll.opens_at
+    if status == "open":
+        return poll.closes_at
+    if status == "revealing" and poll.reveal_auto_seconds and poll.reveal_started_at:
+        reached = auto_step(poll, now)
+        return poll.reveal_started_at + timedelta(seconds=reached * poll.reveal_auto_seconds)
+    return None
+
+
+def live_documents(slug: str) -> live.Documents | None:
+    """Both audiences' documents for the live snapshot, counted once; None if no such poll."""
+    poll = db.session.execute(select(Poll).where(Poll.slug == slug)).scalar_one_or_none()
+    if poll is None:
+        return None
+    poll = settle_schedule(poll)
+    now = utcnow()
+    standing = _standing(poll, now)
+    change = next_change_at(poll, now)
+    return live.Documents(
+        ident=live.poll_ident(poll),
+        slug=poll.slug,
+        public=results_document(poll, standing, organizer=False),
+        organizer=results_document(poll, standing, organizer=True),
+        overlay_key_version=poll.overlay_key_version,
+        next_change_at=change.timestamp() if change else None,
+    )
 
 
 def poll_document(poll: Poll) -> dict[str, Any]:

@@ -102,6 +102,33 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/polls/{slug}/events": {
+                "get": {
+                    "summary": "Server-Sent Events: live results within the poll's results mode",
+                    "description": (
+                        "`tally` events carry the Results JSON plus `version`; the event id is "
+                        "the version. The first event is sent at once, `heartbeat` events at "
+                        "least every 15 s. A reconnect with Last-Event-ID (or ?lastEventId=) "
+                        "gets the current snapshot. ?key= (an overlay key) and ?view=public "
+                        "choose the public view; a logged-in organizer gets theirs otherwise."
+                    ),
+                    "parameters": [
+                        _slug_param(),
+                        {"name": "key", "in": "query", "schema": {"type": "string"}},
+                        {"name": "view", "in": "query", "schema": {"enum": ["public"]}},
+                        {"name": "Last-Event-ID", "in": "header", "schema": {"type": "string"}},
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "An event stream",
+                            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                        },
+                        "403": _error("invalid_token: the overlay key is not valid"),
+                        "404": _error("No such poll"),
+                        "429": _error("rate_limited: too many streams from this address"),
+                    },
+                }
+            },
             "/healthz": {
                 "get": {"summary": "Liveness", "responses": {"200": {"description": "Alive"}}}
             },
@@ -169,6 +196,7 @@ def document() -> dict[str, Any]:
                     "properties": {
                         "project": {"type": "string"},
                         "title": {"type": "string"},
+                        "team": {"type": "string"},
                         "votes": {"type": "integer"},
                         "rank": {"type": "integer"},
                     },
@@ -177,8 +205,18 @@ def document() -> dict[str, Any]:
                     "type": "object",
                     "required": ["status", "turnout"],
                     "properties": {
+                        "poll": {"type": "string"},
+                        "title": {"type": "string"},
                         "status": {"type": "string"},
+                        "results_mode": {"type": "string", "enum": ["live", "hidden", "sealed"]},
                         "turnout": {"type": "integer"},
+                        "places": {"type": "integer"},
+                        "opens_at": {"type": "string", "format": "date-time", "nullable": True},
+                        "closes_at": {"type": "string", "format": "date-time", "nullable": True},
+                        "version": {
+                            "type": "integer",
+                            "description": "Only in event-stream tally events",
+                        },
                         "tie_seed_hash": {"type": "string", "nullable": True},
                         "tie_seed": {"type": "string"},
                         "reveal_step": {"type": "integer"},

@@ -511,6 +511,16 @@ def receipt(slug: str) -> ResponseReturnValue:
 
 @bp.get("/p/<slug>/results")
 def results_page(slug: str) -> ResponseReturnValue:
+    """The public results, within the results mode; live over the event stream with
+    JavaScript, and refreshing by itself without it."""
     poll = polls.get_poll(slug)
     doc = polls.results_view(poll)
-    return render_template("results.html", poll=poll, doc=doc)
+    return render_template(
+        "results.html",
+        poll=poll,
+        doc=doc,
+        shown=polls.shown_places(doc),
+        refresh=polls.refresh_hint(poll, doc["status"]),
+        # view=public: an organizer's browser gets what the room sees (it may be projected).
+        stream_url=url_for("stream.events", slug=poll.slug, view="public"),
+    )

@@ -1,0 +1,301 @@
+/* The stream overlay: renders the public results document and follows the event stream. */
+(function () {
+  "use strict";
+
+  var body = document.body;
+  var stage = document.querySelector(".stage");
+  var top = parseInt(body.getAttribute("data-top"), 10) || 10;
+  var layout = body.getAttribute("data-layout") || "bars";
+  var heartbeatMs = parseInt(body.getAttribute("data-heartbeat"), 10) || 15000;
+  var offset = parseInt(body.getAttribute("data-now"), 10) - Date.now(); // server minus local
+  var numbers = new Intl.NumberFormat("en");
+  var doc = JSON.parse(document.getElementById("initial-doc").textContent);
+  var slots = {}; // rank -> element, for the reveal board
+  var slotCount = 0;
+  var spotlightRank = null;
+
+  function $(id) { return document.getElementById(id); }
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function votes(n) { return numbers.format(n) + (n === 1 ? " vote" : " votes"); }
+
+  function ordinal(n) {
+    var s = ["th", "st", "nd", "rd"];
+    var v = n % 100;
+    return n + (s[(v - 20) % 10] || s[v] || s[0]);
+  }
+
+  /* -- the clock ---------------------------------------------------------------------- */
+
+  function clockTarget() {
+    if (doc.status === "open" && doc.closes_at) return { at: Date.parse(doc.closes_at), label: "Voting closes in" };
+    if (doc.status === "draft" && doc.opens_at) return { at: Date.parse(doc.opens_at), label: "Voting opens in" };
+    return null;
+  }
+
+  function tick() {
+    var target = clockTarget();
+    var clock = stage.querySelector(".stat-clock");
+    if (!target) {
+      clock.hidden = true;
+      return;
+    }
+    clock.hidden = false;
+    $("clock-label").textContent = target.label;
+    var left = Math.max(0, Math.round((target.at - (Date.now() + offset)) / 1000));
+    var h = Math.floor(left / 3600);
+    var m = Math.floor((left % 3600) / 60);
+    var s = left % 60;
+    var mm = (m < 10 ? "0" : "") + m;
+    var ss = (s < 10 ? "0" : "") + s;
+    var text = h > 0 ? h + ":" + mm + ":" + ss : mm + ":" + ss;
+    $("clock").textContent = text;
+    if (doc.status === "draft") $("message-sub").textContent = "in " + text;
+  }
+
+  /* -- rows ------------------------------------------------------------------------------ */
+
+  function fillRow(row, place, max) {
+    row.classList.add("revealed");
+    row.setAttribute("data-project", place.project);
+    row.querySelector(".name").textContent = place.title;
+    row.querySelector(".team").textContent = place.team ? "by " + place.team : "";
+    row.querySelector(".count").textContent = numbers.format(place.votes);
+    var width = max > 0 ? Math.max(2, (100 * place.votes) / max) : 2;
+    var fill = row.querySelector(".fill");
+    // Set after a frame so a newly revealed bar grows from nothing.
+    requestAnimationFrame(function () { fill.style.width = width + "%"; });
+  }
+
+  function makeRow(rank) {
+    var row = el("li", "row");
+    row.setAttribute("data-rank", rank);
+    row.appendChild(el("span", "rank", String(rank)));
+    var text = el("div", "text");
+    var line = el("div", "line");
+    line.appendChild(el("span", "name", "\u2022 \u2022 \u2022"));
+    line.appendChild(el("span", "team", ""));
+    text.appendChild(line);
+    var track = el("div", "track");
+    track.appendChild(el("div", "fill"));
+    text.appendChild(track);
+    row.appendChild(text);
+    row.appendChild(el("span", "count", ""));
+    return row;
+  }
+
+  function maxVotes(places) {
+    return places.reduce(function (m, p) { return Math.max(m, p.votes); }, 0);
+  }
+
+  /* Open poll in live mode: the standings so far, best first. */
+  function renderLive(places) {
+    var list = $("rows");
+    list.textContent = "";
+    slots = {};
+    slotCount = 0;
+    var max = maxVotes(places);
+    places.slice(0, top).forEach(function (place) {
+      var row = makeRow(place.rank);
+      list.appendChild(row);
+      fillRow(row, place, max);
+    });
+    setDensity(Math.min(top, places.length));
+  }
+
+  function setDensity(n) {
+    stage.classList.toggle("dense", n > 10);
+  }
+
+  /* The staged reveal as bars: a slot per place 1..N, filled from the bottom up. */
+  function renderRevealBars(places) {
+    var list = $("rows");
+    var count = Math.min(top, doc.places);
+    if (slotCount !== count || list.children.length !== count) {
+      list.textContent = "";
+      slots = {};
+      for (var rank = 1; rank <= count; rank++) {
+        slots[rank] = makeRow(rank);
+        list.appendChild(slots[rank]);
+      }
+      slotCount = count;
+    }
+    setDensity(count);
+    var max = maxVotes(places);
+    places.forEach(function (place) {
+      if (slots[place.rank]) fillRow(slots[place.rank], place, max);
+    });
+    renderTicker(places.filter(function (p) { return p.rank > count; }));
+  }
+
+  /* The staged reveal as a podium: places 4..N listed, the top three on pillars. */
+  function renderRevealPodium(places) {
+    var podium = $("podium");
+    if (!podium.children.length) {
+      [2, 1, 3].forEach(function (rank) {
+        var column = el("div", "pillar-column");
+        column.setAttribute("data-rank", rank);
+        var card = el("div", "card");
+        card.appendChild(el("span", "card-name", ""));
+        card.appendChild(el("span", "card-team", ""));
+        card.appendChild(el("span", "card-votes", ""));
+        column.appendChild(card);
+        column.appendChild(el("div", "pillar", String(rank)));
+        podium.appendChild(column);
+      });
+    }
+    var rest = places.filter(function (p) { return p.rank > 3; });
+    var list = $("rows");
+    var count = Math.max(0, Math.min(top, doc.places) - 3);
+    if (list.children.length !== count) {
+      list.textContent = "";
+      slots = {};
+      for (var rank = 4; rank < 4 + count; rank++) {
+        slots[rank] = makeRow(rank);
+        list.appendChild(slots[rank]);
+      }
+    }
+    var max = maxVotes(places);
+    rest.forEach(function (place) {
+      if (slots[place.rank]) fillRow(slots[place.rank], place, max);
+    });
+    places.forEach(function (place) {
+      if (place.rank > 3) return;
+      var column = podium.querySelector('[data-rank="' + place.rank + '"]');
+      if (!column) return;
+      column.classList.add("revealed");
+      column.setAttribute("data-project", place.project);
+      column.querySelector(".card-name").textContent = place.title;
+      column.querySelector(".card-team").textContent = place.team ? "by " + place.team : "";
+      column.querySelector(".card-votes").textContent = votes(place.votes);
+    });
+    renderTicker(places.filter(function (p) { return p.rank >= 4 + count; }));
+  }
+
+  function renderTicker(beyond) {
+    var ticker = $("ticker");
+    if (!beyond.length) {
+      ticker.textContent = "";
+      ticker.hidden = true;
+      return;
+    }
+    ticker.hidden = false;
+    ticker.textContent = beyond
+      .slice()
+      .sort(function (a, b) { return a.rank - b.rank; })
+      .map(function (p) { return ordinal(p.rank) + " " + p.title + " (" + numbers.format(p.votes) + ")"; })
+      .join("   \u00b7   ");
+  }
+
+  /* The card on the right: the place just revealed, and at the end the winner. */
+  function renderSpotlight(places) {
+    var card = $("winner");
+    if (!places.length) {
+      card.hidden = true;
+      return;
+    }
+    var best = places.reduce(function (a, b) { return a.rank < b.rank ? a : b; });
+    var winner = doc.status === "revealed" && best.rank === 1;
+    card.hidden = false;
+    card.setAttribute("data-kind", winner ? "winner" : "spotlight");
+    card.querySelector(".winner-label").textContent = winner
+      ? "Community Favorite"
+      : ordinal(best.rank) + " place";
+    $("winner-title").textContent = best.title;
+    fit($("winner-title"), winner ? 88 : 68, 36);
+    $("winner-team").textContent = best.team ? "by " + best.team : "";
+    $("winner-votes").textContent = votes(best.votes);
+    if (spotlightRank !== best.rank) {
+      // Replay the entrance for each newly revealed place.
+      card.classList.remove("enter");
+      void card.offsetWidth;
+      card.classList.add("enter");
+      spotlightRank = best.rank;
+    }
+  }
+
+  /* Shrink a headline until it fits its box, rather than break a project's name. */
+  function fit(node, largest, smallest) {
+    var size = largest;
+    node.style.fontSize = size + "px";
+    while (size > smallest && (node.scrollWidth > node.clientWidth || node.scrollHeight > size * 2.3)) {
+      size -= 4;
+      node.style.fontSize = size + "px";
+    }
+  }
+
+  var BADGES = {
+    draft: "Coming up",
+    open: "Vote now",
+    closed: "Voting closed",
+    revealing: "The reveal",
+    revealed: "Results"
+  };
+
+  function message(headline, sub) {
+    $("message-headline").textContent = headline;
+    $("message-sub").textContent = sub || "";
+  }
+
+  /* -- the whole picture ---------------------------------------------------------------- */
+
+  function render() {
+    var status = doc.status;
+    var places = window.VotingLive.shownPlaces(doc);
+    stage.setAttribute("data-status", status);
+    stage.setAttribute("data-mode", doc.results_mode || "");
+    stage.querySelector(".badge").textContent = BADGES[status] || "Community Favorite";
+    $("turnout").textContent = numbers.format(doc.turnout);
+    var liveBoard = status === "open" && places.length > 0;
+    var reveal = status === "revealing" || status === "revealed";
+    stage.classList.toggle("has-board", liveBoard || reveal);
+    stage.classList.toggle("has-message", status === "draft" || status === "closed");
+    $("board").hidden = !(liveBoard || reveal);
+    $("winner").hidden = !reveal;
+    $("seed").textContent = doc.tie_seed ? "Tie-break seed: " + doc.tie_seed : "";
+
+    if (status === "draft") {
+      message("Voting opens soon", "");
+    } else if (status === "closed") {
+      message("Voting has closed", votes(doc.turnout) + " \u00b7 the results are coming up");
+    }
+    if (liveBoard) {
+      $("board-title").textContent = "Live standings";
+      $("podium").textContent = "";
+      renderLive(places);
+      renderTicker([]);
+    } else if (reveal) {
+      var step = status === "revealed" ? doc.places : doc.reveal_step || 0;
+      $("board-title").textContent =
+        status === "revealed" ? "Final results" : "Revealing \u00b7 " + step + " of " + doc.places;
+      if (layout === "podium") renderRevealPodium(places);
+      else renderRevealBars(places);
+      renderSpotlight(places);
+    }
+    tick();
+  }
+
+  render();
+  setInterval(tick, 250);
+
+  window.VotingLive.connect(body.getAttribute("data-stream"), {
+    quietMs: heartbeatMs * 2.5,
+    tally: function (next) {
+      doc = next;
+      render();
+    },
+    heartbeat: function (data) {
+      if (data && data.now) offset = data.now - Date.now();
+    },
+    revoked: function () {
+      stage.setAttribute("data-status", "revoked");
+      message("This overlay link was replaced", "Paste the new overlay URL into the browser source.");
+    }
+  });
+})();

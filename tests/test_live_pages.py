@@ -1,0 +1,129 @@
+"""The public results page: follows the stream with JavaScript, refreshes itself without."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.live_support import post_ballot
+from voting.services import ballots, polls
+
+THREE = ["flood-watch", "crop-doctor", "bias-lens"]
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    return make_app(LIVE_HEARTBEAT_SECONDS=2, LIVE_MIN_INTERVAL=0.1)
+
+
+def vote(app: Flask, slug: str, tokens: list[str], choices: list[str]) -> None:
+    with app.app_context():
+        for token, choice in zip(tokens, choices, strict=True):
+            ballots.cast_ballot(slug, token, [choice])
+
+
+def test_results_page_in_each_state(
+    app: Flask, client: FlaskClient, make_poll: Callable[..., str], mint: Callable[..., list[str]]
+) -> None:
+    slug = make_poll(results_mode="hidden", projects=THREE, title="Pages")
+    vote(app, slug, mint(slug, 3), ["flood-watch", "flood-watch", "crop-doctor"])
+
+    page = client.get(f"/p/{slug}/results").get_data(as_text=True)
+    assert "Voting is open: 3 ballots so far." in page
+    assert "The results will be shown when the organizers reveal them." in page
+    assert '<noscript><meta http-equiv="refresh" content="15"></noscript>' in page
+    assert f'data-stream="/api/polls/{slug}/events?view=public"' in page
+    assert 'class="votes"' not in page and "FloodWatch" not in page
+
+    with app.app_context():
+        polls.close_poll(slug, actor="t")
+        polls.reveal(slug, actor="t", step=True)
+    page = client.get(f"/p/{slug}/results").get_data(as_text=True)
+    assert "Revealing the results: 1 of 3 places so far" in page
+    assert "Places 1 to 2 are still to come." in page
+    assert "Bias Lens" in page and "FloodWatch" not in page and "Crop Doctor" not in page
+    assert '<meta http-equiv="refresh" content="5">' in page
+
+    with app.app_context():
+        polls.reveal(slug, actor="t", step=True)
+    page = client.get(f"/p/{slug}/results").get_data(as_text=True)
+    assert "First place is still to come." in page and "FloodWatch" not in page
+
+    with app.app_context():
+        polls.reveal(slug, actor="t")
+        seed = polls.get_poll(slug).tie_seed
+    page = client.get(f"/p/{slug}/results").get_data(as_text=True)
+    assert "Final results from 3 ballots." in page
+    assert re.search(r'<li class="place winner" value="1" data-project="flood-watch">', page)
+    assert seed in page
+    assert "http-equiv" not in page  # final: nothing left to refresh for
+
+
+def test_results_page_follows_the_stream_with_javascript(
+    app: Flask,
+    live_server: str,
+    phone: Any,
+    make_poll: Callable[..., str],
+    mint: Callable[..., list[str]],
+) -> None:
+    slug = make_poll(results_mode="live", projects=THREE, title="Live page")
+    tokens = mint(slug, 3)
+    page = phone.new_page()
+    page.goto(f"{live_server}/p/{slug}/results")
+    page.wait_for_selector("body[data-connection='live']")
+    page.evaluate("window.notReloaded = true")
+    assert page.locator(".place").count() == 3  # live mode: every count, zeros included
+    for token, choice in zip(tokens, ["crop-doctor", "crop-doctor", "bias-lens"], strict=True):
+        assert post_ballot(live_server, slug, token, [choice]) == 201
+    page.wait_for_function(
+        "document.querySelector('.place[data-project=\"crop-doctor\"] .votes').textContent === '2'"
+    )
+    assert "3 ballots so far" in page.locator("#live-status").inner_text()
+    first = page.locator(".standings .place").first.get_attribute("data-project")
+    assert first == "crop-doctor"
+
+    with app.app_context():
+        polls.close_poll(slug, actor="t")
+        polls.reveal(slug, actor="t", step=True)
+    page.wait_for_function(
+        "document.getElementById('live-note').textContent.includes('Places 1 to 2')"
+    )
+    assert page.locator(".place").count() == 1
+    with app.app_context():
+        polls.reveal(slug, actor="t")
+    page.wait_for_selector(".place.winner[data-project='crop-doctor']")
+    assert page.locator(".place").count() == 3
+    assert "Tie-break seed" in page.locator("#live-seed").inner_text()
+    assert page.evaluate("window.notReloaded") is True
+    page.close()
+
+
+@pytest.mark.slow
+def test_results_page_refreshes_itself_without_javascript(
+    app: Flask,
+    live_server: str,
+    browser: Any,
+    make_poll: Callable[..., str],
+    mint: Callable[..., list[str]],
+) -> None:
+    slug = make_poll(results_mode="sealed", projects=THREE, title="No script")
+    vote(app, slug, mint(slug, 3), ["bias-lens", "bias-lens", "flood-watch"])
+    with app.app_context():
+        polls.close_poll(slug, actor="t")
+        polls.reveal(slug, actor="t", auto_seconds=2)  # a page refresh every 2 s
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 390, "height": 844})
+    try:
+        page = context.new_page()
+        page.goto(f"{live_server}/p/{slug}/results")
+        assert page.locator(".place").count() in (1, 2)
+        # Nothing clicks and nothing runs: the refresh alone brings each step, then stops.
+        page.wait_for_selector(".place.winner[data-project='bias-lens']", timeout=20_000)
+        assert page.locator(".place").count() == 3
+        assert "Final results from 3 ballots." in page.locator("#live-status").inner_text()
+    finally:
+        context.close()
