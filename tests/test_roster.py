@@ -264,3 +264,18 @@ def test_open_poll_in_a_real_browser(make_app: Callable[..., Flask], browser: An
         context.close()
     assert in_app(app, select(func.count(Ballot.id))) == 1
     assert in_app(app, select(func.count(Token.id)).where(Token.kind == "device")) == 2
+
+
+def test_the_overlay_qr_leads_open_polls_to_their_pass(
+    app: Flask, make_poll: Callable[..., str]
+) -> None:
+    from voting.qrsheet import qr_svg
+    from voting.services import overlay
+
+    slug = make_poll("streamed", eligibility="open")
+    with app.app_context():
+        url = overlay.overlay_url(polls.get_poll(slug))
+    html = app.test_client().get(url.replace("http://vote.test", "")).get_data(as_text=True)
+    assert f"vote.test/p/{slug}/join" in html
+    # The code drawn is exactly the code of the join link.
+    assert qr_svg(f"http://vote.test/p/{slug}/join") in html

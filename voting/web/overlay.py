@@ -50,7 +50,9 @@ def show(slug: str) -> ResponseReturnValue:
         raise InvalidToken("This overlay link is not valid (it may have been rotated).")
     # The overlay is broadcast: it gets the public document, never the organizer's.
     doc = polls.results_view(poll)
-    vote_url = f"{current_app.config['BASE_URL']}/p/{poll.slug}"
+    # Open polls: the QR leads straight to getting a voting pass (issue 8).
+    path = f"/p/{poll.slug}/join" if poll.eligibility == "open" else f"/p/{poll.slug}"
+    vote_url = f"{current_app.config['BASE_URL']}{path}"
     parts = urlsplit(vote_url)
     response = current_app.make_response(
         render_template(
