@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from datetime import UTC, datetime
@@ -26,10 +27,6 @@ def _app_factory() -> Flask:
     except ConfigError as exc:
         # Click prints a UsageError as one clear line instead of a traceback.
         raise NoAppException(str(exc)) from None
-
-
-def _fail(exc: VotingError) -> None:
-    raise click.ClickException(exc.message)
 
 
 def _when(value: str | None) -> datetime | None:
@@ -75,17 +72,13 @@ def projects_import(file: Path, dry_run: bool, as_json: bool) -> None:
 
     data = file.read_bytes()
     rows = data.count(b"\n")
-    try:
-        if rows > PROGRESS_THRESHOLD and not as_json:
-            with click.progressbar(length=rows, label="Importing", file=sys.stderr) as bar:
-                report = import_projects(
-                    data, file.name, dry_run=dry_run, progress=lambda n: bar.update(1)
-                )
-        else:
-            report = import_projects(data, file.name, dry_run=dry_run)
-    except VotingError as exc:
-        _fail(exc)
-        return
+    if rows > PROGRESS_THRESHOLD and not as_json:
+        with click.progressbar(length=rows, label="Importing", file=sys.stderr) as bar:
+            report = import_projects(
+                data, file.name, dry_run=dry_run, progress=lambda n: bar.update(1)
+            )
+    else:
+        report = import_projects(data, file.name, dry_run=dry_run)
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
     else:
@@ -153,11 +146,7 @@ def polls_create(slug: str, **options: Any) -> None:
         opens_at=_when(options["opens_at"]),
         closes_at=_when(options["closes_at"]),
     )
-    try:
-        poll = create_poll(spec, actor="cli")
-    except VotingError as exc:
-        _fail(exc)
-        return
+    poll = create_poll(spec, actor="cli")
     click.echo(f"Created poll {poll.slug!r} with {len(poll.choices)} projects (draft).")
 
 
@@ -168,11 +157,7 @@ def polls_open(slug: str) -> None:
     """Open a poll for voting (idempotent)."""
     from voting.services.polls import open_poll
 
-    try:
-        poll = open_poll(slug, actor="cli")
-    except VotingError as exc:
-        _fail(exc)
-        return
+    poll = open_poll(slug, actor="cli")
     click.echo(f"Poll {poll.slug!r} is open. Tie-break seed hash: {poll.tie_seed_hash}")
 
 
@@ -183,11 +168,7 @@ def polls_close(slug: str) -> None:
     """Close a poll (idempotent); prints the final turnout."""
     from voting.services.polls import close_poll, turnout
 
-    try:
-        poll = close_poll(slug, actor="cli")
-    except VotingError as exc:
-        _fail(exc)
-        return
+    poll = close_poll(slug, actor="cli")
     click.echo(f"Poll {poll.slug!r} is closed with {turnout(poll)} ballots.")
 
 
@@ -206,11 +187,7 @@ def polls_reveal(slug: str, step: bool, auto_seconds: int | None) -> None:
     """Reveal the results: all at once (idempotent), one place at a time, or auto-played."""
     from voting.services.polls import reveal
 
-    try:
-        poll = reveal(slug, actor="cli", step=step, auto_seconds=auto_seconds)
-    except VotingError as exc:
-        _fail(exc)
-        return
+    poll = reveal(slug, actor="cli", step=step, auto_seconds=auto_seconds)
     click.echo(
         f"Poll {poll.slug!r}: {poll.status}, {poll.reveal_step} place(s) shown. Tie-break seed: {poll.tie_seed}"
     )
@@ -227,12 +204,8 @@ def overlay_url_command(slug: str, rotate: bool) -> None:
     from voting.services.overlay import overlay_url, rotate_overlay_key
     from voting.services.polls import get_poll
 
-    try:
-        poll = get_poll(slug)
-        url = rotate_overlay_key(poll, actor="cli") if rotate else overlay_url(poll)
-    except VotingError as exc:
-        _fail(exc)
-        return
+    poll = get_poll(slug)
+    url = rotate_overlay_key(poll, actor="cli") if rotate else overlay_url(poll)
     if rotate:
         click.echo("Rotated: overlays using an older URL stop updating.", err=True)
     click.echo(url)
@@ -268,15 +241,11 @@ def tokens_mint(slug: str, count: int, out: Path, qr_sheet: Path | None, batch: 
     """Mint COUNT single-use voter links for a poll."""
     from voting.services.issuing import mint_tokens
 
-    try:
-        if count > PROGRESS_THRESHOLD:
-            with click.progressbar(length=count, label="Minting", file=sys.stderr) as bar:
-                minted = mint_tokens(slug, count, actor="cli", batch=batch, progress=bar.update)
-        else:
-            minted = mint_tokens(slug, count, actor="cli", batch=batch)
-    except VotingError as exc:
-        _fail(exc)
-        return
+    if count > PROGRESS_THRESHOLD:
+        with click.progressbar(length=count, label="Minting", file=sys.stderr) as bar:
+            minted = mint_tokens(slug, count, actor="cli", batch=batch, progress=bar.update)
+    else:
+        minted = mint_tokens(slug, count, actor="cli", batch=batch)
     out.write_text(minted.csv_text(), encoding="utf-8")
     click.echo(f"Minted {count} tokens for {slug!r} (batch {minted.batch}) into {out}.")
     if qr_sheet is not None:
@@ -295,11 +264,7 @@ def tokens_revoke(slug: str, token: tuple[str, ...], batch: str | None) -> None:
     """Revoke tokens (or their links), or a whole batch."""
     from voting.services.issuing import revoke
 
-    try:
-        count = revoke(slug, actor="cli", tokens=token, batch=batch)
-    except VotingError as exc:
-        _fail(exc)
-        return
+    count = revoke(slug, actor="cli", tokens=token, batch=batch)
     click.echo(f"Revoked {count} token(s).")
 
 
@@ -315,11 +280,7 @@ def tokens_reissue(slug: str, lost: str, out: Path, qr_sheet: Path | None) -> No
     """Revoke a lost card (its token or link) and mint its replacement in one step."""
     from voting.services.issuing import reissue
 
-    try:
-        minted = reissue(slug, lost, actor="cli")
-    except VotingError as exc:
-        _fail(exc)
-        return
+    minted = reissue(slug, lost, actor="cli")
     out.write_text(minted.csv_text(), encoding="utf-8")
     click.echo(f"Revoked the lost card; its replacement is in {out}.")
     if qr_sheet is not None:
@@ -336,11 +297,7 @@ def tokens_stats(slug: str) -> None:
     from voting.services.issuing import issuance_stats
     from voting.services.polls import get_poll
 
-    try:
-        poll = get_poll(slug)
-    except VotingError as exc:
-        _fail(exc)
-        return
+    poll = get_poll(slug)
     stats = issuance_stats(poll)
     kinds = ", ".join(f"{k} {v}" for k, v in sorted(stats.by_kind.items())) or "none"
     click.echo(
@@ -367,11 +324,7 @@ def roster_import(slug: str, file: Path, dry_run: bool) -> None:
     """Ticket codes or emails (column code/email, optional project column), stored hashed."""
     from voting.services.roster import import_roster
 
-    try:
-        report = import_roster(slug, file.read_bytes(), actor="cli", dry_run=dry_run)
-    except VotingError as exc:
-        _fail(exc)
-        return
+    report = import_roster(slug, file.read_bytes(), actor="cli", dry_run=dry_run)
     prefix = "Dry run, nothing written: " if dry_run else ""
     click.echo(
         f"{prefix}{report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
@@ -394,11 +347,7 @@ def results_command(slug: str, as_json: bool) -> None:
     """The tally as the organizer sees it."""
     from voting.services.polls import get_poll, results_view
 
-    try:
-        doc = results_view(get_poll(slug), organizer=True)
-    except VotingError as exc:
-        _fail(exc)
-        return
+    doc = results_view(get_poll(slug), organizer=True)
     if as_json:
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
         return
@@ -417,11 +366,7 @@ def export_command(slug: str, out: Path) -> None:
     """Poll, projects, tally, published ballots and the audit chain, as JSON."""
     from voting.services.exports import export_poll
 
-    try:
-        doc = export_poll(slug, actor="cli")
-    except VotingError as exc:
-        _fail(exc)
-        return
+    doc = export_poll(slug, actor="cli")
     out.write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
     click.echo(f"Exported {slug!r} ({len(doc['ballots'])} ballots) to {out}.")
 
@@ -486,11 +431,7 @@ def admin_create(username: str, password_stdin: bool) -> None:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    try:
-        create_organizer(username, password, actor="cli")
-    except VotingError as exc:
-        _fail(exc)
-        return
+    create_organizer(username, password, actor="cli")
     click.echo(f"Organizer {username!r} created.")
 
 
@@ -530,6 +471,29 @@ def demo(port: int, no_serve: bool) -> None:
         from voting.demo import RedactingRequestHandler
 
         run_simple("127.0.0.1", port, app, threaded=True, request_handler=RedactingRequestHandler)
+
+
+def _domain_errors_as_sentences(command: click.Command) -> None:
+    """Every command answers a domain error with its sentence (exit 1), never a traceback."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _domain_errors_as_sentences(sub)
+        return
+    callback = command.callback
+    if callback is None:
+        return
+
+    @functools.wraps(callback)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return callback(*args, **kwargs)
+        except VotingError as exc:
+            raise click.ClickException(exc.message) from None
+
+    command.callback = run
+
+
+_domain_errors_as_sentences(cli)
 
 
 def main() -> None:

@@ -155,21 +155,7 @@ def create_poll(spec: PollSpec, *, actor: str) -> Poll:
     begin_write()
     if db.session.execute(select(Poll.id).where(Poll.slug == spec.slug)).first():
         raise InvalidRequest(f"A poll called {spec.slug!r} already exists.")
-    stmt = select(Project).order_by(Project.title)
-    if spec.categories:
-        folded = {c.casefold() for c in spec.categories}
-        projects = [
-            p for p in db.session.execute(stmt).scalars() if p.category.casefold() in folded
-        ]
-    elif spec.projects:
-        projects = list(db.session.execute(stmt.where(Project.slug.in_(spec.projects))).scalars())
-        missing = set(spec.projects) - {p.slug for p in projects}
-        if missing:
-            raise InvalidRequest(f"Unknown projects: {', '.join(sorted(missing))}.")
-    else:
-        projects = list(db.session.execute(stmt).scalars())
-    if not projects:
-        raise InvalidRequest("There are no projects to vote on yet; import some first.")
+    projects = _projects_for(spec)
     max_choices = _validate(spec, len(projects))
     seed = tally.new_seed()
     poll = Poll(
@@ -526,6 +512,7 @@ def check_schedule(
 
 
 def _projects_for(spec: PollSpec) -> list[Project]:
+    """The projects a poll covers: the named categories, the named slugs, or all."""
     stmt = select(Project).order_by(Project.title)
     if spec.categories:
         folded = {c.casefold() for c in spec.categories}
@@ -537,6 +524,8 @@ def _projects_for(spec: PollSpec) -> list[Project]:
             raise InvalidRequest(f"Unknown projects: {', '.join(sorted(missing))}.")
     else:
         chosen = list(db.session.execute(stmt).scalars())
+        if not chosen:
+            raise InvalidRequest("There are no projects to vote on yet; import some first.")
     if not chosen:
         raise InvalidRequest("No project matches that choice; include at least one project.")
     return chosen
