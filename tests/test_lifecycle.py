@@ -160,3 +160,23 @@ def test_sealed_hides_counts_from_organizers_until_close(
         polls.close_poll(slug, actor="t")
         assert "results" in polls.results_view(polls.get_poll(slug), organizer=True)
         assert "results" not in polls.results_view(polls.get_poll(slug), organizer=False)
+
+
+def test_turnout_and_counts_come_from_one_statement(
+    app: Flask, make_poll: Callable[..., str], mint: Callable[..., list[str]]
+) -> None:
+    slug = make_poll(method="approval", max_choices=2, results_mode="live")
+    choices = project_slugs(app, slug)
+    client = app.test_client()
+    for token in mint(slug, 2):
+        body = {"token": token, "choices": choices[:2]}
+        assert client.post(f"/api/polls/{slug}/ballots", json=body).status_code == 201
+    with app.app_context():
+        poll = polls.get_poll(slug)
+        ballots_cast, votes = polls.counted(poll)
+        assert (ballots_cast, votes) == (polls.turnout(poll), polls.counts(poll))
+    assert ballots_cast == 2 and votes[choices[0]] == votes[choices[1]] == 2
+    assert sum(votes.values()) == 4  # approval: turnout is ballots, not choices
+    with app.app_context():
+        empty = make_poll(results_mode="live")
+        assert polls.counted(polls.get_poll(empty))[0] == 0

@@ -323,6 +323,26 @@ def counts(poll: Poll) -> dict[str, int]:
     return result
 
 
+def counted(poll: Poll) -> tuple[int, dict[str, int]]:
+    """Turnout and votes per project from one statement, so both describe the same moment.
+
+    (Two statements under READ COMMITTED could straddle a ballot's commit.) A ballot and its
+    choices commit together, so a poll with no choice rows has no ballots.
+    """
+    active = {c.project_id: c.project.slug for c in poll.choices if not c.withdrawn}
+    result = dict.fromkeys(active.values(), 0)
+    ballots_now = select(func.count(Ballot.id)).where(Ballot.poll_id == poll.id).scalar_subquery()
+    rows = db.session.execute(
+        select(BallotChoice.project_id, func.count(), ballots_now)
+        .where(BallotChoice.poll_id == poll.id)
+        .group_by(BallotChoice.project_id)
+    ).all()
+    for project_id, votes, _ in rows:
+        if project_id in active:
+            result[active[project_id]] = int(votes)
+    return (int(rows[0][2]) if rows else 0), result
+
+
 def placings(poll: Poll) -> list[tally.Placing]:
     """The full ranking, winner first, ties ordered by the poll's seed."""
     return tally.rank(counts(poll), poll.tie_seed)
@@ -348,8 +368,12 @@ class Standing:
 
 
 def _standing(poll: Poll, now: datetime) -> Standing:
+    ballots_cast, votes = counted(poll)
     return Standing(
-        now=now, status=effective_status(poll, now), turnout=turnout(poll), placings=placings(poll)
+        now=now,
+        status=effective_status(poll, now),
+        turnout=ballots_cast,
+        placings=tally.rank(votes, poll.tie_seed),
     )
 
 
