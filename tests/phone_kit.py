@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from tests.conftest import serving
+from voting.services.projects import OWN_COLUMNS
+
 PHONE = {
     "viewport": {"width": 390, "height": 844},
     "device_scale_factor": 2,
@@ -177,21 +180,7 @@ def hundred_projects_csv(n: int = 100, seed: int = 5) -> bytes:
     rng = random.Random(seed)
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(
-        [
-            "slug",
-            "title",
-            "team",
-            "members",
-            "category",
-            "theme",
-            "summary",
-            "description",
-            "repo_url",
-            "demo_url",
-            "image_url",
-        ]
-    )
+    writer.writerow([c for c in OWN_COLUMNS if c != "built_with"])
     for i in range(n):
         words = rng.sample(_WORDS, 2)
         title = f"{words[0].title()} {words[1].title()} {i + 1}"
@@ -217,23 +206,6 @@ def hundred_projects_csv(n: int = 100, seed: int = 5) -> bytes:
 
 
 # -- a tour of every page an attendee can meet -----------------------------------------------
-
-
-@contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """Serve another app (e.g. one with rate limits on) on a free 127.0.0.1 port."""
-    import threading
-
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
 
 
 def tour(
@@ -310,7 +282,7 @@ def rate_limited_page(make_app: Any, context: Any) -> Any:
     """A page that hit the voter-link limit (1 per minute here), on an app of its own."""
     limited = make_app(RATELIMIT_ENABLED=True, RATELIMIT_LINK_PER_IP="1/minute")
     page = context.new_page()
-    with serve(limited) as base:
+    with serving(limited) as base:
         page.goto(f"{base}/v/first-try")
         response = page.goto(f"{base}/v/second-try")
         assert response is not None and response.status == 429

@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -21,15 +19,10 @@ import redis
 from flask import Flask
 from sqlalchemy import func, select
 
-from tests.conftest import TEST_SECRET, import_samples, in_app, need_service
+from tests.conftest import TEST_SECRET, import_samples, in_app
+from tests.live_support import RedisProcess, free_port, redis_process
 from voting.models import Ballot
 from voting.services import issuing, polls
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -216,57 +209,17 @@ def test_two_processes_share_the_counters(
 
 
 @pytest.fixture
-def own_redis() -> Iterator[Callable[[str], None]]:
-    """A throwaway redis-server on a free port; the test can stop and start it."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        need_service("redis-server binary")
-    port = free_port()
-    state: dict[str, subprocess.Popen[bytes] | None] = {"proc": None}
-
-    def control(action: str) -> None:
-        if action == "start":
-            state["proc"] = subprocess.Popen(
-                [
-                    str(binary),
-                    "--port",
-                    str(port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                ],
-                stdout=subprocess.DEVNULL,
-            )
-            client = redis.Redis(port=port)
-            for _ in range(100):
-                try:
-                    client.ping()
-                    return
-                except redis.ConnectionError:
-                    time.sleep(0.05)
-            raise AssertionError("redis-server did not start")
-        proc = state["proc"]
-        assert proc is not None
-        proc.kill()
-        proc.wait(timeout=10)
-
-    control.port = port  # type: ignore[attr-defined]
-    control("start")
-    yield control
-    if state["proc"] is not None and state["proc"].poll() is None:
-        state["proc"].kill()
-        state["proc"].wait(timeout=10)
+def own_redis() -> Iterator[RedisProcess]:
+    """A throwaway redis-server on a free port; the test can kill and restart it."""
+    yield from redis_process()
 
 
 def test_redis_dies_mid_run_and_comes_back(
     make_app: Callable[..., Flask],
-    own_redis: Callable[[str], None],
+    own_redis: RedisProcess,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    port = own_redis.port  # type: ignore[attr-defined]
+    port = own_redis.port
     app = make_app(RATELIMIT_ENABLED=True, REDIS_URL=f"redis://127.0.0.1:{port}/0")
     tokens = open_poll_with_tokens(app, 61)
     client = app.test_client()
@@ -281,10 +234,10 @@ def test_redis_dies_mid_run_and_comes_back(
 
     caplog.set_level(logging.INFO, logger="flask-limiter")
     vote(tokens[:20])
-    own_redis("stop")
+    own_redis.kill()
     vote(tokens[20:40])
     assert client.get("/readyz").status_code == 503
-    own_redis("start")
+    own_redis.start()
     vote(tokens[40:60])
     assert statuses == [201] * 60
     assert in_app(app, select(func.count(Ballot.id))) == 60
