@@ -81,11 +81,11 @@ def test_results_page_follows_the_stream_with_javascript(
     for token, choice in zip(tokens, ["crop-doctor", "crop-doctor", "bias-lens"], strict=True):
         assert post_ballot(live_server, slug, token, [choice]) == 201
     page.wait_for_function(
-        "document.querySelector('.place[data-project=\"crop-doctor\"] .votes').textContent === '2'"
+        "document.querySelector('.place[data-project=\"crop-doctor\"] .votes')?.textContent === '2'"
     )
     # Events are coalesced: the last ballot may arrive in the next one.
     page.wait_for_function(
-        "document.getElementById('live-status').textContent.includes('3 ballots')"
+        "document.getElementById('live-status')?.textContent.includes('3 ballots')"
     )
     first = page.locator(".standings .place").first.get_attribute("data-project")
     assert first == "crop-doctor"
@@ -94,7 +94,7 @@ def test_results_page_follows_the_stream_with_javascript(
         polls.close_poll(slug, actor="t")
         polls.reveal(slug, actor="t", step=True)
     page.wait_for_function(
-        "document.getElementById('live-note').textContent.includes('Places 1 to 2')"
+        "document.getElementById('live-note')?.textContent.includes('Places 1 to 2')"
     )
     assert page.locator(".place").count() == 1
     with app.app_context():

@@ -202,16 +202,16 @@ def test_the_reveal_step_by_step_in_chromium(
         assert text(page, "#turnout") == "72"
         assert text(page, ".row[data-rank='1'] .name") == by_rank[1]["title"]
         assert post_ballot(live_server, slug, tokens[-1], ["flood-watch"]) == 201
-        page.wait_for_function("document.getElementById('turnout').textContent === '73'")
+        page.wait_for_function("document.getElementById('turnout')?.textContent === '73'")
         page.wait_for_function(
-            "document.querySelector('.row[data-rank=\"1\"] .count').textContent === '15'"
+            "document.querySelector('.row[data-rank=\"1\"] .count')?.textContent === '15'"
         )
         screenshot(page, "overlay-open.png")
 
         with app.app_context():
             polls.close_poll(slug, actor="test")
         stream.wait_for(lambda e: e.data.get("status") == "closed")
-        page.wait_for_function("document.querySelector('.stage').dataset.status === 'closed'")
+        page.wait_for_function("document.querySelector('.stage')?.dataset.status === 'closed'")
         assert "Voting has closed" in text(page, "#message")
         assert not page.locator(".vote").is_visible()
 
@@ -232,18 +232,18 @@ def test_the_reveal_step_by_step_in_chromium(
                 page.wait_for_function(
                     "([r, t]) => { const row = document.querySelector(`.row[data-rank='${r}']`);"
                     " return row && row.classList.contains('revealed') &&"
-                    " row.querySelector('.name').textContent === t; }",
+                    " row.querySelector('.name')?.textContent === t; }",
                     arg=[rank, title],
                 )
                 hidden = page.locator(".row:not(.revealed)").count()
                 assert hidden == rank - 1, (step, hidden)
             else:
                 page.wait_for_function(
-                    "t => document.getElementById('ticker').textContent.includes(t)", arg=title
+                    "t => document.getElementById('ticker')?.textContent.includes(t)", arg=title
                 )
             if step < places:
                 page.wait_for_function(
-                    "t => document.getElementById('winner-title').textContent === t", arg=title
+                    "t => document.getElementById('winner-title')?.textContent === t", arg=title
                 )
                 assert f"of {places}" in text(page, "#board-title")
             if step == 7:
@@ -291,7 +291,7 @@ def test_podium_layout_light_theme(
                 polls.reveal(slug, actor="test", step=True)
         # Places 12..4 are out; the podium's pillars stand empty.
         page.wait_for_function(
-            "t => document.querySelector('.row[data-rank=\"4\"] .name').textContent === t",
+            "t => document.querySelector('.row[data-rank=\"4\"] .name')?.textContent === t",
             arg=ranking[3]["title"],
         )
         assert page.locator(".pillar-column.revealed").count() == 0
@@ -302,11 +302,11 @@ def test_podium_layout_light_theme(
             rank = 13 - step
             page.wait_for_function(
                 "([r, t]) => { const c = document.querySelector(`.pillar-column[data-rank='${r}']`);"
-                " return c.classList.contains('revealed') &&"
-                " c.querySelector('.card-name').textContent === t; }",
+                " return !!c && c.classList.contains('revealed') &&"
+                " c.querySelector('.card-name')?.textContent === t; }",
                 arg=[rank, ranking[rank - 1]["title"]],
             )
-        page.wait_for_function("document.querySelector('.stage').dataset.status === 'revealed'")
+        page.wait_for_function("document.querySelector('.stage')?.dataset.status === 'revealed'")
         assert ranking[0]["team"] in text(page, ".pillar-column[data-rank='1'] .card-team")
         screenshot(page, "overlay-podium-light.png")
     finally:
@@ -338,11 +338,11 @@ def test_overlay_reconnects_after_a_network_drop(
             time.sleep(1)
             proxy.start()  # and comes back on the same address
             page.wait_for_function(
-                "document.getElementById('turnout').textContent === '1'", timeout=40_000
+                "document.getElementById('turnout')?.textContent === '1'", timeout=40_000
             )
             page.wait_for_selector("body[data-connection='live']")
             assert post_ballot(base, slug, tokens[1], ["sign-bridge"]) == 201
-            page.wait_for_function("document.getElementById('turnout').textContent === '2'")
+            page.wait_for_function("document.getElementById('turnout')?.textContent === '2'")
             # Hidden mode: the overlay shows turnout, never a board.
             assert not page.locator("#board").is_visible()
         finally:
@@ -364,7 +364,7 @@ def test_overlay_countdown_reaches_zero_and_the_close_follows(
         assert re.fullmatch(r"00:0[0-3]", text(page, "#clock"))
         # Nobody acts: the scheduled close reaches the overlay through the stream by itself.
         page.wait_for_function(
-            "document.querySelector('.stage').dataset.status === 'closed'", timeout=15_000
+            "document.querySelector('.stage')?.dataset.status === 'closed'", timeout=15_000
         )
     finally:
         page.close()
