@@ -6,6 +6,7 @@ import csv
 import json
 import re
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from flask import Flask
@@ -14,7 +15,8 @@ from sqlalchemy import func, select, update
 
 from tests.conftest import SCREENSHOTS, SHARED_DATA, in_app
 from voting.extensions import db
-from voting.models import AuditEvent, Organizer, Token
+from voting.models import AuditEvent, Organizer, Poll, Token
+from voting.services import polls
 
 
 def invoke(runner: FlaskCliRunner, *args: str, input: str | None = None, code: int = 0) -> str:
@@ -175,6 +177,22 @@ def test_cli_errors_are_sentences_not_tracebacks(runner: FlaskCliRunner) -> None
     assert "no projects" in out
     out = invoke(runner, "polls", "create", "x", "--title", "X", "--opens-at", "tomorrow", code=2)
     assert "not a date" in out
+
+
+def test_cli_refuses_a_schedule_in_the_past_like_the_console(
+    runner: FlaskCliRunner, app: Flask
+) -> None:
+    invoke(runner, "projects", "import", str(SHARED_DATA / "projects-sample.csv"))
+    past, future = "2001-01-01T10:00Z", "2099-01-01T10:00Z"
+    out = invoke(runner, "polls", "create", "x", "--title", "X", "--opens-at", past, code=1)
+    assert "opening time has already passed" in out
+    out = invoke(runner, "polls", "create", "x", "--title", "X", "--closes-at", past, code=1)
+    assert "closing time has already passed" in out
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Poll)) == 0
+    invoke(runner, "polls", "create", "x", "--title", "X", "--opens-at", future)
+    with app.app_context():
+        assert polls.get_poll("x").opens_at == datetime(2099, 1, 1, 10, 0, tzinfo=UTC)
 
 
 def test_qr_sheet_opens_and_prints_ten_cards_a_page(

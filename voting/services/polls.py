@@ -157,6 +157,7 @@ def create_poll(spec: PollSpec, *, actor: str) -> Poll:
         raise InvalidRequest(f"A poll called {spec.slug!r} already exists.")
     projects = _projects_for(spec)
     max_choices = _validate(spec, len(projects))
+    check_schedule(spec.opens_at, spec.closes_at)
     seed = tally.new_seed()
     poll = Poll(
         slug=spec.slug,

@@ -432,7 +432,6 @@ def new_poll() -> ResponseReturnValue:
         if slug == "new":
             raise InvalidRequest("Pick another slug: 'new' is taken by the console itself.")
         spec = _spec_from_form(slug)
-        polls.check_schedule(spec.opens_at, spec.closes_at)
         poll = polls.create_poll(spec, actor=_actor())
     except VotingError as exc:
         db.session.rollback()
