@@ -13,7 +13,7 @@ from tests.conftest import in_app, project_slugs
 from voting.errors import InvalidRequest, PollStateError
 from voting.extensions import db
 from voting.models import AuditEvent, Poll, utcnow
-from voting.services import polls
+from voting.services import audit, polls
 
 
 def test_open_close_are_idempotent_and_audited_once(
@@ -84,6 +84,37 @@ def test_schedule_applies_without_a_background_job(
     # The first reader recorded the scheduled close, at the scheduled moment.
     assert stored.status == "closed"
     assert abs((stored.closed_at - stored.closes_at).total_seconds()) < 1
+    client.get(f"/api/polls/{slug}/results")
+    # The audit log says the schedule opened and closed the poll, once each.
+    with app.app_context():
+        entries = audit.all_entries()
+        assert audit.verify_chain(entries) == []
+    scheduled = [(e["actor"], e["action"]) for e in entries if e["poll"] == slug]
+    assert scheduled[-2:] == [("schedule", "poll.open"), ("schedule", "poll.close")]
+    assert scheduled.count(("schedule", "poll.close")) == 1
+    assert '"turnout":1' in entries[-1]["detail"]
+
+
+def test_a_poll_that_opened_and_closed_by_schedule_audits_both(
+    app: Flask, make_poll: Callable[..., str]
+) -> None:
+    now = utcnow()
+    slug = make_poll(
+        open_=False, opens_at=now + timedelta(hours=1), closes_at=now + timedelta(hours=2)
+    )
+    with app.app_context():
+        poll = polls.get_poll(slug)
+        poll.opens_at, poll.closes_at = now - timedelta(hours=2), now - timedelta(hours=1)
+        db.session.commit()
+        polls.reveal(slug, actor="ana")
+        stored = polls.get_poll(slug)
+        assert (stored.opened_at, stored.closed_at) == (stored.opens_at, stored.closes_at)
+        actions = [(e["actor"], e["action"]) for e in audit.all_entries() if e["poll"] == slug]
+    assert actions[-3:] == [
+        ("schedule", "poll.open"),
+        ("schedule", "poll.close"),
+        ("ana", "poll.reveal"),
+    ]
 
 
 def test_schedule_needs_a_time_zone_and_order(app: Flask) -> None:

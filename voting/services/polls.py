@@ -41,6 +41,8 @@ SelectT = TypeVar("SelectT", bound=Select[Any])
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 COUNTS_VISIBLE_STATUSES = ("closed", "revealing", "revealed")
+# The actor named in the audit log when a poll opens or closes at its scheduled time.
+SCHEDULE_ACTOR = "schedule"
 
 
 def window_status(
@@ -201,7 +203,7 @@ def open_poll(slug: str, *, actor: str) -> Poll:
     status = effective_status(poll)
     if status == "open":
         if poll.status != "open":
-            poll.status, poll.opened_at = "open", poll.opens_at
+            _record_schedule(poll)
             db.session.commit()
         else:
             db.session.rollback()
@@ -225,7 +227,7 @@ def close_poll(slug: str, *, actor: str) -> Poll:
         db.session.rollback()
         raise PollStateError("This poll was never opened, so there is nothing to close.")
     if status != "open":
-        _record_scheduled_close(poll)
+        _record_schedule(poll)
         db.session.commit()
         live.notify(poll.slug)
         return poll
@@ -237,11 +239,30 @@ def close_poll(slug: str, *, actor: str) -> Poll:
     return poll
 
 
-def _record_scheduled_close(poll: Poll) -> None:
-    if poll.status in ("draft", "open") and effective_status(poll) == "closed":
+def _record_schedule(poll: Poll) -> None:
+    """Store what the schedule did on its own, and audit it as the schedule's doing.
+
+    The organizer's schedule (audited when the poll was created or edited) opens and closes
+    the poll at its times; the first caller that holds the poll's exclusive lock afterwards
+    writes the change down, once, with the scheduled moments.
+    """
+    status = effective_status(poll)
+    if poll.status == "draft" and status in ("open", "closed"):
+        poll.status, poll.opened_at = "open", poll.opens_at
+        audit.record(
+            SCHEDULE_ACTOR,
+            "poll.open",
+            poll.slug,
+            at=_iso(poll.opens_at),
+            tie_seed_hash=poll.tie_seed_hash,
+        )
+    if poll.status == "open" and status == "closed":
         poll.status = "closed"
         poll.opened_at = poll.opened_at or poll.opens_at
         poll.closed_at = poll.closes_at
+        audit.record(
+            SCHEDULE_ACTOR, "poll.close", poll.slug, at=_iso(poll.closes_at), turnout=turnout(poll)
+        )
 
 
 def settle_schedule(poll: Poll) -> Poll:
@@ -249,7 +270,7 @@ def settle_schedule(poll: Poll) -> Poll:
     if poll.status in ("draft", "open") and effective_status(poll) == "closed":
         db.session.rollback()
         poll = lock_poll(poll.slug, exclusive=True)
-        _record_scheduled_close(poll)
+        _record_schedule(poll)
         db.session.commit()
         live.notify(poll.slug)
     return poll
@@ -258,7 +279,7 @@ def settle_schedule(poll: Poll) -> Poll:
 def reveal(slug: str, *, actor: str, step: bool = False, auto_seconds: int | None = None) -> Poll:
     """Publish the results: all at once, one more place (step), or auto-played."""
     poll = lock_poll(slug, exclusive=True)
-    _record_scheduled_close(poll)
+    _record_schedule(poll)
     status = effective_status(poll)
     if status in ("draft", "open"):
         db.session.rollback()
