@@ -4,7 +4,7 @@ The app also needs DATABASE_URL, REDIS_URL and SECRET_KEY (see DESIGN.md). These
 environment variables tune the server:
 
   GUNICORN_BIND          address(es) to listen on, comma-separated (default 127.0.0.1:8000)
-  WEB_CONCURRENCY        worker processes (default: the number of CPU cores, at least 2)
+  WEB_CONCURRENCY        worker processes (default: CPU cores + 1, at least 2)
   GUNICORN_THREADS       threads per worker (default 32: each open event stream holds one)
   GUNICORN_WORKER_CLASS  gthread (default) or sync
   GUNICORN_ACCESSLOG     access log file, "-" for stdout (default), "" to switch it off
@@ -15,9 +15,9 @@ environment variables tune the server:
 Why gthread: bench/ballots.py measured it faster than sync for the ballot POST on a
 2-core machine (docs/benchmarks.md), it keeps client connections alive, and a
 long-lived Server-Sent Events stream holds one thread instead of a whole process.
-Each thread may hold one database connection, so workers x threads must stay within
-the SQLAlchemy pool (5 + 10 overflow per process by default) and PostgreSQL's
-max_connections across all instances.
+Each process keeps VOTING_DATABASE_POOL_SIZE (default 8) PostgreSQL connections, and
+its threads queue for them, so workers x pool size, across all instances, must stay
+within PostgreSQL's max_connections.
 
 Voter tokens never reach the logs (DESIGN.md rule 3): voting.logs.RedactingLogger
 replaces the path segment after /v/, any token= query value and the cookie header with
@@ -35,7 +35,10 @@ bind = [
     for address in os.environ.get("GUNICORN_BIND", "127.0.0.1:8000").split(",")
     if address.strip()
 ]
-workers = int(os.environ.get("WEB_CONCURRENCY") or max(2, os.cpu_count() or 1))
+# One more process than cores: a gthread worker spends part of each ballot waiting on
+# PostgreSQL and Redis with its GIL free, so 2 workers left a 2-core machine a quarter
+# idle; 3 gave 425-432 ballots/s against 337-372 (docs/benchmarks.md).
+workers = int(os.environ.get("WEB_CONCURRENCY") or max(2, (os.cpu_count() or 1) + 1))
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS") or "gthread"
 # gunicorn turns a sync worker with threads > 1 into gthread: sync means one thread.
 # Each open event stream (overlay, results page, console) holds one thread; streams hold

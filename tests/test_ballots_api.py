@@ -9,6 +9,7 @@ from itsdangerous import URLSafeSerializer
 from sqlalchemy import func, select
 
 from tests.conftest import TEST_SECRET, in_app, project_slugs
+from voting.extensions import db
 from voting.models import Ballot, BallotChoice
 from voting.services import issuing, polls
 from voting.tokens import (
@@ -256,3 +257,37 @@ def test_health_and_readiness(client: FlaskClient) -> None:
     assert client.get("/healthz").get_json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.get_json()["checks"]["database"] == "ok"
+
+
+def test_a_full_connection_pool_answers_503_busy_and_writes_nothing(
+    app: Flask,
+    make_app: Callable[..., Flask],
+    make_poll: Callable[..., str],
+    mint: Callable[..., list[str]],
+) -> None:
+    slug = make_poll()
+    [token] = mint(slug, 1)
+    choice = project_slugs(app, slug)[0]
+    tight = make_app(
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 1, "max_overflow": 0, "pool_timeout": 0.3}
+    )
+    client = tight.test_client()
+    with tight.app_context():
+        held = db.engine.connect()  # the pool's only connection
+        try:
+            response = client.post(
+                f"/api/polls/{slug}/ballots", json={"token": token, "choices": [choice]}
+            )
+            page = client.get(f"/p/{slug}/results", headers={"Accept": "text/html"})
+        finally:
+            held.close()
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "3"
+    assert response.get_json()["error"] == "busy"
+    assert "try again" in response.get_json()["message"]
+    assert page.status_code == 503 and "very busy" in page.get_data(as_text=True)
+    assert ballots_in_db(app) == 0
+    # Once a connection is free the same ballot counts, once.
+    status, body = post(client, slug, token, [choice])
+    assert status == 201 and body["receipt"]
+    assert ballots_in_db(app) == 1

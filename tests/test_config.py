@@ -4,6 +4,7 @@ import pytest
 
 from voting import create_app
 from voting.config import ConfigError, normalize_database_url
+from voting.extensions import db
 
 
 def test_missing_secret_key_is_a_clear_startup_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -88,3 +89,29 @@ def test_categories_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VOTING_CATEGORIES", "Hardware; Software")
     app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
     assert app.config["CATEGORIES"] == ["Hardware", "Software"]
+
+
+def test_postgres_pool_keeps_its_connections(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SECRET_KEY", "k" * 40)
+    url = "postgresql://nobody@127.0.0.1:1/none"  # no connection is made here
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url})
+    assert app.config["SQLALCHEMY_ENGINE_OPTIONS"] == {"pool_size": 8, "max_overflow": 0}
+    monkeypatch.setenv("VOTING_DATABASE_POOL_SIZE", "12")
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url})
+    assert app.config["SQLALCHEMY_ENGINE_OPTIONS"]["pool_size"] == 12
+    with app.app_context():
+        assert db.engine.pool.size() == 12  # type: ignore[attr-defined]
+    explicit = {"pool_size": 3, "max_overflow": 5}
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SQLALCHEMY_ENGINE_OPTIONS": explicit})
+    assert app.config["SQLALCHEMY_ENGINE_OPTIONS"] == explicit
+    # SQLite keeps SQLAlchemy's own pool settings.
+    assert (
+        create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"}).config["SQLALCHEMY_ENGINE_OPTIONS"]
+        == {}
+    )
+    monkeypatch.setenv("VOTING_DATABASE_POOL_SIZE", "0")
+    with pytest.raises(ConfigError, match="at least 1"):
+        create_app({"SQLALCHEMY_DATABASE_URI": url})
+    monkeypatch.setenv("VOTING_DATABASE_POOL_SIZE", '"many"')
+    with pytest.raises(ConfigError, match="whole numbers"):
+        create_app({"SQLALCHEMY_DATABASE_URI": url})

@@ -37,6 +37,12 @@ DEFAULTS: dict[str, Any] = {
     "THEMES": DEFAULT_THEMES,
     # Uploads (project CSV/JSON, rosters) above this are refused with 413.
     "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
+    # PostgreSQL: connections each process keeps open. A request that finds them all
+    # busy waits for one (up to SQLAlchemy's pool_timeout) instead of opening another:
+    # with overflow, 32 threads churned through a new connection every four ballots
+    # (docs/benchmarks.md). Set both in SQLALCHEMY_ENGINE_OPTIONS to override.
+    "DATABASE_POOL_SIZE": 8,
+    "DATABASE_MAX_OVERFLOW": 0,
     # SQLite: how long a writer waits for the database lock before giving up.
     "SQLITE_BUSY_TIMEOUT_MS": 30_000,
     "PROXY_HOPS": 0,
@@ -127,6 +133,22 @@ def validate(config: MutableMapping[str, Any]) -> None:
             config[key] = value
         if not value or not all(isinstance(v, str) and v.strip() for v in value):
             raise ConfigError(f"VOTING_{key} must be a non-empty list of names.")
+
+    if config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+        try:
+            options.setdefault("pool_size", int(config["DATABASE_POOL_SIZE"]))
+            options.setdefault("max_overflow", int(config["DATABASE_MAX_OVERFLOW"]))
+        except (TypeError, ValueError):
+            raise ConfigError(
+                "VOTING_DATABASE_POOL_SIZE and VOTING_DATABASE_MAX_OVERFLOW must be whole numbers."
+            ) from None
+        if options["pool_size"] < 1 or options["max_overflow"] < 0:
+            raise ConfigError(
+                "VOTING_DATABASE_POOL_SIZE must be at least 1 and "
+                "VOTING_DATABASE_MAX_OVERFLOW at least 0."
+            )
+        config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
     if not str(config.get("BASE_URL", "")).startswith(("http://", "https://")):
         raise ConfigError("VOTING_BASE_URL must start with http:// or https://.")

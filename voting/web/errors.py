@@ -10,6 +10,7 @@ from flask import Flask, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from voting.errors import AlreadyVoted, VotingError
@@ -27,7 +28,10 @@ HTTP_CODES = {
     415: ("invalid_request", "Send the body as JSON (Content-Type: application/json)."),
     429: ("rate_limited", "Too many requests. Please wait a moment and try again."),
     500: ("server_error", "Something went wrong on our side. Please try again."),
+    503: ("busy", "The service is very busy right now. Please try again in a few seconds."),
 }
+# Seconds a client is asked to wait when every database connection stayed busy.
+BUSY_RETRY_AFTER = 3
 
 
 def wants_json() -> bool:
@@ -82,6 +86,16 @@ def register(app: Flask) -> None:
             )
         response.status_code = 429
         response.headers["Retry-After"] = str(wait)
+        return response
+
+    @app.errorhandler(PoolTimeout)
+    def _busy(exc: PoolTimeout) -> ResponseReturnValue:
+        # Every pooled connection stayed busy for pool_timeout: nothing was written, and
+        # the client may simply try again (DATABASE_POOL_SIZE in config.py).
+        log.warning("database pool exhausted on %s %s", request.method, request.url_rule)
+        code, message = HTTP_CODES[503]
+        response = app.make_response(error_response(503, code, message))
+        response.headers["Retry-After"] = str(BUSY_RETRY_AFTER)
         return response
 
     @app.errorhandler(HTTPException)

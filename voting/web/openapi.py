@@ -82,6 +82,12 @@ def document() -> dict[str, Any]:
                             "headers": {"Retry-After": {"schema": {"type": "integer"}}},
                             "content": {"application/json": {"schema": _ERROR}},
                         },
+                        "503": {
+                            "description": "busy: every database connection stayed busy; "
+                            "nothing was recorded, try again after Retry-After",
+                            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                            "content": {"application/json": {"schema": _ERROR}},
+                        },
                     },
                 }
             },
