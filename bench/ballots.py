@@ -8,7 +8,7 @@ Run from the repository root, with the project installed (or PYTHONPATH=.):
     python bench/ballots.py --priority 10
 
     # the options, with their defaults (workers, class and threads default to what
-    # gunicorn.conf.py picks: WEB_CONCURRENCY or the CPU count, gthread, 32 threads):
+    # gunicorn.conf.py picks: WEB_CONCURRENCY or CPU cores + 1, gthread, 32 threads):
     python bench/ballots.py --pg-url postgresql://root@127.0.0.1:5432/test \\
         --database voting_bench --redis-url redis://127.0.0.1:6379/0 \\
         --tokens 60000 --duration 20 --connections 32 --wrk-threads 2 --port 0 \\
