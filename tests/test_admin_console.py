@@ -549,6 +549,8 @@ def test_roster_upload_previews_then_imports_and_the_console_counts_claims(
         r'data-count="with_own_project">1<', html
     )
     assert "AAA-111" not in text  # the preview shows counts and reasons, not the codes
+    assert "Import 2 attendees and skip 1 rejected row" in text
+    assert f'href="/admin/polls/{slug}#tokens">Choose another file' in html
     carried = re.search(r'name="data" value="([^"]+)"', html).group(1)
     done = console.post(
         f"/admin/polls/{slug}/roster", {"data": carried, "filename": "attendees.csv", "commit": "1"}
