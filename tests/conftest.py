@@ -97,10 +97,16 @@ def make_app(base_config: dict[str, Any], _schema: None) -> Iterator[Callable[..
         return app
 
     yield factory
+    # Stop every app's live threads and close every pool before emptying the tables: a
+    # second app still recounting would hold table locks that TRUNCATE waits on.
     for app in made:
         live.shutdown(app)  # its threads must not outlive its tables
+    for app in made:
         with app.app_context():
             db.session.remove()
+            db.engine.dispose()
+    if made:
+        with made[0].app_context():
             _truncate()
             db.engine.dispose()
 

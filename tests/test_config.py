@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy.pool import NullPool
 
 from voting import create_app
 from voting.config import ConfigError, normalize_database_url
@@ -109,6 +110,19 @@ def test_postgres_pool_keeps_its_connections(monkeypatch: pytest.MonkeyPatch) ->
         create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"}).config["SQLALCHEMY_ENGINE_OPTIONS"]
         == {}
     )
+    # An explicit pool class gets no pool sizes (NullPool refuses them).
+    nullpool = {"poolclass": NullPool}
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SQLALCHEMY_ENGINE_OPTIONS": nullpool})
+    assert app.config["SQLALCHEMY_ENGINE_OPTIONS"] == nullpool
+    with app.app_context():
+        assert isinstance(db.engine.pool, NullPool)
+    # Values given as strings (JSON in VOTING_SQLALCHEMY_ENGINE_OPTIONS) are read as numbers.
+    monkeypatch.setenv("VOTING_SQLALCHEMY_ENGINE_OPTIONS", '{"pool_size": "5"}')
+    assert create_app({"SQLALCHEMY_DATABASE_URI": url}).config["SQLALCHEMY_ENGINE_OPTIONS"] == {
+        "pool_size": 5,
+        "max_overflow": 0,
+    }
+    monkeypatch.delenv("VOTING_SQLALCHEMY_ENGINE_OPTIONS")
     monkeypatch.setenv("VOTING_DATABASE_POOL_SIZE", "0")
     with pytest.raises(ConfigError, match="at least 1"):
         create_app({"SQLALCHEMY_DATABASE_URI": url})

@@ -211,3 +211,29 @@ def test_turnout_and_counts_come_from_one_statement(
     with app.app_context():
         empty = make_poll(results_mode="live")
         assert polls.counted(polls.get_poll(empty))[0] == 0
+
+
+def test_actions_on_a_poll_the_schedule_opened_record_the_opening_first(
+    app: Flask, make_poll: Callable[..., str]
+) -> None:
+    now = utcnow()
+    slug = make_poll(
+        open_=False, opens_at=now + timedelta(hours=1), closes_at=now + timedelta(hours=2)
+    )
+    withdrawn = project_slugs(app, slug)[0]
+    with app.app_context():
+        poll = polls.get_poll(slug)
+        poll.opens_at = now - timedelta(minutes=5)
+        db.session.commit()
+        polls.withdraw_project(slug, withdrawn, actor="ana")
+        polls.close_poll(slug, actor="ana")
+        stored = polls.get_poll(slug)
+        assert stored.status == "closed" and stored.opened_at == stored.opens_at
+        entries = audit.all_entries()
+        assert audit.verify_chain(entries) == []
+    actions = [(e["actor"], e["action"]) for e in entries if e["poll"] == slug]
+    assert actions[-3:] == [
+        ("schedule", "poll.open"),
+        ("ana", "poll.withdraw"),
+        ("ana", "poll.close"),
+    ]

@@ -381,3 +381,37 @@ def test_ballots_do_not_wait_for_an_unreachable_redis(
     assert in_app(app, select(func.count(Ballot.id))) == 8
     outages = [r for r in caplog.records if "Redis is unreachable" in r.getMessage()]
     assert len(outages) == 1, "logged once, not per ballot"
+
+
+def test_streams_open_and_run_on_a_one_connection_pool(
+    app: Flask,
+    make_app: Callable[..., Flask],
+    make_poll: Callable[..., str],
+    mint: Callable[..., list[str]],
+) -> None:
+    """Opening a stream gives its connection back before the snapshot takes one, and a
+    running stream holds none: a crowd opening streams cannot drain the pool."""
+    slug = make_poll(results_mode="live")
+    [token] = mint(slug, 1)
+    tight = make_app(
+        **FAST, SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 1, "max_overflow": 0, "pool_timeout": 2}
+    )
+    client = tight.test_client()
+    streams = []
+    try:
+        for _ in range(3):
+            started = time.monotonic()
+            response = client.get(f"/api/polls/{slug}/events", buffered=False)
+            assert response.status_code == 200, response.get_data(as_text=True)
+            first = parse(next(read_chunks(response)))
+            assert first["event"] == "tally" and first["data"]["turnout"] == 0
+            assert time.monotonic() - started < 2  # never waited out the pool
+            streams.append(response)
+        choice = first["data"]["results"][0]["project"]
+        cast = client.post(f"/api/polls/{slug}/ballots", json={"token": token, "choices": [choice]})
+        assert cast.status_code == 201
+    finally:
+        for response in streams:
+            response.close()
+    with tight.app_context():
+        assert polls.turnout(polls.get_poll(slug)) == 1

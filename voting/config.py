@@ -134,14 +134,18 @@ def validate(config: MutableMapping[str, Any]) -> None:
         if not value or not all(isinstance(v, str) and v.strip() for v in value):
             raise ConfigError(f"VOTING_{key} must be a non-empty list of names.")
 
-    if config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
-        options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    # An explicit poolclass (NullPool behind PgBouncer, say) takes no pool sizes.
+    if config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql") and "poolclass" not in options:
+        options.setdefault("pool_size", config["DATABASE_POOL_SIZE"])
+        options.setdefault("max_overflow", config["DATABASE_MAX_OVERFLOW"])
         try:
-            options.setdefault("pool_size", int(config["DATABASE_POOL_SIZE"]))
-            options.setdefault("max_overflow", int(config["DATABASE_MAX_OVERFLOW"]))
+            options["pool_size"] = int(options["pool_size"])
+            options["max_overflow"] = int(options["max_overflow"])
         except (TypeError, ValueError):
             raise ConfigError(
-                "VOTING_DATABASE_POOL_SIZE and VOTING_DATABASE_MAX_OVERFLOW must be whole numbers."
+                "The database pool size and overflow (VOTING_DATABASE_POOL_SIZE, "
+                "VOTING_DATABASE_MAX_OVERFLOW) must be whole numbers."
             ) from None
         if options["pool_size"] < 1 or options["max_overflow"] < 0:
             raise ConfigError(

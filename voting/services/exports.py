@@ -26,8 +26,10 @@ EXPORT_FORMAT = "voting-export/1"
 
 def export_poll(slug: str, *, actor: str) -> dict[str, Any]:
     """Poll, projects, tally, published ballots (receipt + choices) and the audit chain."""
-    begin_write()
     poll = polls.settle_schedule(polls.get_poll(slug))
+    # After the read (and any commit settling the schedule made), the audit entry needs a
+    # write transaction of its own: on SQLite that means taking the write lock up front.
+    begin_write()
     audit.record(actor, "poll.export", poll.slug)
     db.session.commit()
     status = polls.effective_status(poll)

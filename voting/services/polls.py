@@ -101,12 +101,19 @@ def with_poll_lock(stmt: SelectT, *, exclusive: bool) -> SelectT:
 
 
 def lock_poll(slug: str, *, exclusive: bool) -> Poll:
-    """Load the poll inside the current transaction, holding its row lock (see module doc)."""
+    """Load the poll inside the current transaction, holding its row lock (see module doc).
+
+    Under the exclusive lock, whatever the schedule did since it was last written down is
+    recorded first (`_record_schedule`), so every organizer action sees, and audits after,
+    the poll's real state. It commits with the caller's transaction, or not at all.
+    """
     begin_write()
     stmt = select(Poll).where(Poll.slug == slug).execution_options(populate_existing=True)
     poll = db.session.execute(with_poll_lock(stmt, exclusive=exclusive)).scalar_one_or_none()
     if poll is None:
         raise NotFound(f"There is no poll called {slug!r}.")
+    if exclusive:
+        _record_schedule(poll)
     return poll
 
 
@@ -202,11 +209,7 @@ def open_poll(slug: str, *, actor: str) -> Poll:
     poll = lock_poll(slug, exclusive=True)
     status = effective_status(poll)
     if status == "open":
-        if poll.status != "open":
-            _record_schedule(poll)
-            db.session.commit()
-        else:
-            db.session.rollback()
+        db.session.commit()  # keeps a scheduled opening that lock_poll has just recorded
         return poll
     if status != "draft":
         db.session.rollback()
@@ -227,8 +230,7 @@ def close_poll(slug: str, *, actor: str) -> Poll:
         db.session.rollback()
         raise PollStateError("This poll was never opened, so there is nothing to close.")
     if status != "open":
-        _record_schedule(poll)
-        db.session.commit()
+        db.session.commit()  # keeps a scheduled close that lock_poll has just recorded
         live.notify(poll.slug)
         return poll
     poll.status = "closed"
@@ -244,7 +246,7 @@ def _record_schedule(poll: Poll) -> None:
 
     The organizer's schedule (audited when the poll was created or edited) opens and closes
     the poll at its times; the first caller that holds the poll's exclusive lock afterwards
-    writes the change down, once, with the scheduled moments.
+    (lock_poll) writes the change down, once, with the scheduled moments.
     """
     status = effective_status(poll)
     if poll.status == "draft" and status in ("open", "closed"):
@@ -269,8 +271,7 @@ def settle_schedule(poll: Poll) -> Poll:
     """If the schedule has closed the poll, record it under the close lock before counting."""
     if poll.status in ("draft", "open") and effective_status(poll) == "closed":
         db.session.rollback()
-        poll = lock_poll(poll.slug, exclusive=True)
-        _record_schedule(poll)
+        poll = lock_poll(poll.slug, exclusive=True)  # records the close
         db.session.commit()
         live.notify(poll.slug)
     return poll
@@ -279,7 +280,6 @@ def settle_schedule(poll: Poll) -> Poll:
 def reveal(slug: str, *, actor: str, step: bool = False, auto_seconds: int | None = None) -> Poll:
     """Publish the results: all at once, one more place (step), or auto-played."""
     poll = lock_poll(slug, exclusive=True)
-    _record_schedule(poll)
     status = effective_status(poll)
     if status in ("draft", "open"):
         db.session.rollback()

@@ -90,8 +90,9 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(PoolTimeout)
     def _busy(exc: PoolTimeout) -> ResponseReturnValue:
-        # Every pooled connection stayed busy for pool_timeout: nothing was written, and
-        # the client may simply try again (DATABASE_POOL_SIZE in config.py).
+        # Every pooled connection stayed busy for pool_timeout (DATABASE_POOL_SIZE in
+        # config.py). A ballot waits at its first statement, before anything is written; a
+        # retry that finds it recorded after all gets 409 already_voted with the receipt.
         log.warning("database pool exhausted on %s %s", request.method, request.url_rule)
         code, message = HTTP_CODES[503]
         response = app.make_response(error_response(503, code, message))

@@ -84,7 +84,8 @@ def document() -> dict[str, Any]:
                         },
                         "503": {
                             "description": "busy: every database connection stayed busy; "
-                            "nothing was recorded, try again after Retry-After",
+                            "try again after Retry-After (a ballot that did count then "
+                            "answers 409 already_voted with its receipt)",
                             "headers": {"Retry-After": {"schema": {"type": "integer"}}},
                             "content": {"application/json": {"schema": _ERROR}},
                         },

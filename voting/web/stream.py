@@ -37,19 +37,22 @@ def events(slug: str) -> ResponseReturnValue:
     seen = live.parse_event_id(
         request.headers.get("Last-Event-ID") or request.args.get("lastEventId")
     )
-    ident, key_version = live.poll_ident(poll), poll.overlay_key_version
+    ident, key_version, slug = live.poll_ident(poll), poll.overlay_key_version, poll.slug
+    # Give the request's connection back now. The stream may last minutes, and a snapshot
+    # missing from the cache is computed in its own app context, with a connection of its
+    # own: holding ours meanwhile would need two per opening stream, and a crowd opening
+    # streams could take the whole pool (DATABASE_POOL_SIZE) and wait on itself.
+    db.session.remove()
     hub = live.hub()
     # Subscribe first, so a change made while we fetch the current snapshot still wakes us.
-    sub = hub.subscribe(poll.slug, ident)
+    sub = hub.subscribe(slug, ident)
     try:
-        first = hub.current(poll.slug, ident, seen=seen)
+        first = hub.current(slug, ident, seen=seen)
         if first is None:
             raise NotFound(f"There is no poll called {slug!r}.")
     except BaseException:
         hub.unsubscribe(sub)
         raise
-    # The stream may last minutes: it must not hold a database connection.
-    db.session.remove()
     response = Response(
         hub.events(sub, audience, first, key_version=key_version),
         mimetype="text/event-stream",
