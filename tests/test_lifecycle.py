@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from tests.conftest import in_app, project_slugs
@@ -14,6 +15,20 @@ from voting.errors import InvalidRequest, PollStateError
 from voting.extensions import db
 from voting.models import AuditEvent, Poll, utcnow
 from voting.services import audit, polls
+
+
+def reschedule(app: Flask, slug: str, **times: datetime) -> None:
+    """Move a poll's opens_at / closes_at behind the services' back, as the clock would."""
+    with app.app_context():
+        poll = polls.get_poll(slug)
+        for name, moment in times.items():
+            setattr(poll, name, moment)
+        db.session.commit()
+
+
+def vote(client: FlaskClient, slug: str, token: str, choice: str) -> int:
+    body = {"token": token, "choices": [choice]}
+    return client.post(f"/api/polls/{slug}/ballots", json=body).status_code
 
 
 def test_open_close_are_idempotent_and_audited_once(
@@ -53,31 +68,17 @@ def test_schedule_applies_without_a_background_job(
     [token] = mint(slug, 1)
     choice = project_slugs(app, slug)[0]
     client = app.test_client()
-    assert (
-        client.post(
-            f"/api/polls/{slug}/ballots", json={"token": token, "choices": [choice]}
-        ).status_code
-        == 409
-    )
+    assert vote(client, slug, token, choice) == 409
     with app.app_context():
         poll = polls.get_poll(slug)
         assert polls.effective_status(poll) == "draft"
         assert polls.effective_status(poll, now + timedelta(minutes=61)) == "open"
         assert polls.effective_status(poll, now + timedelta(minutes=121)) == "closed"
-        # Move the window so that it is open now.
-        poll.opens_at = now - timedelta(minutes=5)
-        db.session.commit()
+    # Move the window so that it is open now.
+    reschedule(app, slug, opens_at=now - timedelta(minutes=5))
     assert client.get(f"/api/polls/{slug}").get_json()["status"] == "open"
-    assert (
-        client.post(
-            f"/api/polls/{slug}/ballots", json={"token": token, "choices": [choice]}
-        ).status_code
-        == 201
-    )
-    with app.app_context():
-        poll = polls.get_poll(slug)
-        poll.closes_at = utcnow() - timedelta(seconds=1)
-        db.session.commit()
+    assert vote(client, slug, token, choice) == 201
+    reschedule(app, slug, closes_at=utcnow() - timedelta(seconds=1))
     results = client.get(f"/api/polls/{slug}/results").get_json()
     assert results["status"] == "closed" and results["turnout"] == 1
     stored = in_app(app, select(Poll).where(Poll.slug == slug))
@@ -102,10 +103,8 @@ def test_a_poll_that_opened_and_closed_by_schedule_audits_both(
     slug = make_poll(
         open_=False, opens_at=now + timedelta(hours=1), closes_at=now + timedelta(hours=2)
     )
+    reschedule(app, slug, opens_at=now - timedelta(hours=2), closes_at=now - timedelta(hours=1))
     with app.app_context():
-        poll = polls.get_poll(slug)
-        poll.opens_at, poll.closes_at = now - timedelta(hours=2), now - timedelta(hours=1)
-        db.session.commit()
         polls.reveal(slug, actor="ana")
         stored = polls.get_poll(slug)
         assert (stored.opened_at, stored.closed_at) == (stored.opens_at, stored.closes_at)
@@ -221,10 +220,8 @@ def test_actions_on_a_poll_the_schedule_opened_record_the_opening_first(
         open_=False, opens_at=now + timedelta(hours=1), closes_at=now + timedelta(hours=2)
     )
     withdrawn = project_slugs(app, slug)[0]
+    reschedule(app, slug, opens_at=now - timedelta(minutes=5))
     with app.app_context():
-        poll = polls.get_poll(slug)
-        poll.opens_at = now - timedelta(minutes=5)
-        db.session.commit()
         polls.withdraw_project(slug, withdrawn, actor="ana")
         polls.close_poll(slug, actor="ana")
         stored = polls.get_poll(slug)
