@@ -17,10 +17,10 @@ from sqlalchemy import func, select
 
 from tests.admin_support import Console, audit_actions, snapshot, visible_text
 from tests.conftest import in_app
+from voting.domain.tokens import read_voter_token
 from voting.extensions import db
 from voting.models import Poll, PollChoice, Project, Token
 from voting.services import ballots, exports, issuing, overlay, polls, roster
-from voting.tokens import read_voter_token
 from voting.web.admin import ballot_chart
 
 

@@ -10,11 +10,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 
-from voting.errors import AlreadyVoted, InvalidRequest, InvalidToken, NotFound, PollNotOpen
+from voting.domain.errors import AlreadyVoted, InvalidRequest, InvalidToken, NotFound, PollNotOpen
+from voting.domain.tokens import VoterToken, read_voter_token, sign_voter_token
 from voting.extensions import db
 from voting.models import Ballot, BallotChoice, Poll, PollChoice, Project, utcnow
 from voting.services import ballots, issuing, polls
-from voting.tokens import VoterToken, read_voter_token, sign_voter_token
 
 MakePoll = Callable[..., str]
 Mint = Callable[..., list[str]]

@@ -9,16 +9,16 @@ from itsdangerous import URLSafeSerializer
 from sqlalchemy import func, select
 
 from tests.conftest import TEST_SECRET, in_app, project_slugs
-from voting.extensions import db
-from voting.models import Ballot, BallotChoice
-from voting.services import issuing, polls
-from voting.tokens import (
+from voting.domain.tokens import (
     VOTER_TOKEN_SALT,
     TokenSigner,
     VoterToken,
     read_voter_token,
     sign_voter_token,
 )
+from voting.extensions import db
+from voting.models import Ballot, BallotChoice
+from voting.services import issuing, polls
 
 
 def ballots_in_db(app: Flask) -> int:

@@ -8,7 +8,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from tests.conftest import SHARED_DATA
-from voting.errors import InvalidRequest
+from voting.domain.errors import InvalidRequest
 from voting.extensions import db
 from voting.models import AuditEvent, Project, TeamMember
 from voting.services.projects import import_projects, slugify

@@ -11,7 +11,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from tests.conftest import in_app, project_slugs
-from voting.errors import InvalidRequest, PollStateError
+from voting.domain import schedule
+from voting.domain.errors import InvalidRequest, PollStateError
 from voting.extensions import db
 from voting.models import AuditEvent, Poll, utcnow
 from voting.services import audit, polls
@@ -174,7 +175,7 @@ def test_auto_reveal_progresses_with_the_clock(app: Flask, make_poll: Callable[.
         poll = polls.reveal(slug, actor="t", auto_seconds=5)
         assert poll.status == "revealing" and poll.reveal_step == 1
         later = poll.reveal_started_at + timedelta(seconds=11)
-        assert polls.auto_step(poll, later) == 3
+        assert schedule.auto_step(poll, later) == 3
         assert (
             polls.effective_status(poll, poll.reveal_started_at + timedelta(seconds=60))
             == "revealed"

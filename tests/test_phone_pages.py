@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 
 from tests.conftest import in_app
 from tests.test_pages import csrf
+from voting.domain.tokens import VoterToken, read_voter_token, sign_voter_token
 from voting.models import Ballot, Project, utcnow
 from voting.services import issuing, polls
-from voting.tokens import VoterToken, read_voter_token, sign_voter_token
 from voting.web.public import fold, short_summary, shuffled, video_embed
 
 

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import project_slugs
-from voting import tally
+from voting.domain import tally
 from voting.services import polls
 
 PROJECTS = [f"p{i}" for i in range(6)]

@@ -5,8 +5,8 @@ import base64
 import pytest
 from itsdangerous import URLSafeSerializer
 
-from voting.errors import InvalidToken
-from voting.tokens import (
+from voting.domain.errors import InvalidToken
+from voting.domain.tokens import (
     OVERLAY_KEY_SALT,
     VOTER_TOKEN_SALT,
     TokenSigner,

@@ -11,10 +11,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from voting import config as config_module
 from voting import i18n, live
+from voting.config import ROOT
 from voting.database import configure_sqlite, reset_write_intent
 from voting.extensions import csrf, db, limiter, login_manager, migrate, redis_client
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -27,7 +26,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     config_module.load(app, config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
-    _configure_rate_limits(app)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), compare_type=True)
@@ -56,21 +54,3 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     register_cli(app)
     return app
-
-
-def _configure_rate_limits(app: Flask) -> None:
-    url = app.config.get("REDIS_URL")
-    app.config.setdefault("RATELIMIT_STORAGE_URI", url or "memory://")
-    app.config.setdefault("RATELIMIT_KEY_PREFIX", "voting-rl")
-    # Fixed window: one INCR per limit per request, whatever the limit's size.
-    app.config.setdefault("RATELIMIT_STRATEGY", "fixed-window")
-    # X-RateLimit-* headers on every answer, as clients expect. They cost two more Redis
-    # round trips per request (docs/benchmarks.md); VOTING_RATELIMIT_HEADERS_ENABLED=false
-    # drops them. A 429 carries Retry-After either way (voting.web.errors).
-    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
-    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
-    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
-    if url:
-        app.config.setdefault(
-            "RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
-        )

@@ -14,7 +14,8 @@ from flask import Flask
 from flask.cli import FlaskGroup, NoAppException, with_appcontext
 
 from voting.config import ConfigError
-from voting.errors import VotingError
+from voting.domain.errors import VotingError
+from voting.domain.statuses import Eligibility, Method, ResultsMode
 
 PROGRESS_THRESHOLD = 500
 
@@ -107,19 +108,22 @@ def polls() -> None:
 @click.option("--title", required=True)
 @click.option("--description", default="")
 @click.option(
-    "--method", type=click.Choice(["plurality", "approval"]), default="plurality", show_default=True
+    "--method",
+    type=click.Choice([m.value for m in Method]),
+    default=Method.PLURALITY.value,
+    show_default=True,
 )
 @click.option("--max-choices", type=click.IntRange(min=1), default=None)
 @click.option(
     "--eligibility",
-    type=click.Choice(["invite", "roster", "open"]),
-    default="invite",
+    type=click.Choice([e.value for e in Eligibility]),
+    default=Eligibility.INVITE.value,
     show_default=True,
 )
 @click.option(
     "--results",
-    type=click.Choice(["live", "hidden", "sealed"]),
-    default="hidden",
+    type=click.Choice([r.value for r in ResultsMode]),
+    default=ResultsMode.HIDDEN.value,
     show_default=True,
 )
 @click.option("--revote/--no-revote", default=False, show_default=True)
@@ -303,7 +307,7 @@ def tokens_stats(slug: str) -> None:
     click.echo(
         f"{slug} ({poll.eligibility}): issued {stats.issued} ({kinds}), revoked {stats.revoked}, used {stats.used}"
     )
-    if poll.eligibility == "roster":
+    if poll.eligibility == Eligibility.ROSTER:
         click.echo(f"roster: {stats.roster_entries} attendees, {stats.claimed} claimed")
 
 

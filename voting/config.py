@@ -5,9 +5,13 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping, MutableMapping
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
+
+# The checkout: templates/, static/, migrations/ and translations/ sit beside voting/.
+ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULT_CATEGORIES = ["Build", "Train", "Analyse"]
 DEFAULT_THEMES = [
@@ -29,12 +33,17 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_URL": None,
     "SECRET_KEY": None,
     "SECRET_KEY_FALLBACKS": [],
+    # Keys the email and roster-code hashes; None: derived from SECRET_KEY. Set it so that
+    # rotating SECRET_KEY keeps stored hashes matching.
+    "HASH_KEY": None,
     "DEMO": False,
     "TESTING": False,
     # The public address that voter links and QR codes point at.
     "BASE_URL": "http://127.0.0.1:5000",
     "CATEGORIES": DEFAULT_CATEGORIES,
     "THEMES": DEFAULT_THEMES,
+    # Compiled catalogs: translations/<code>/LC_MESSAGES/messages.mo (voting.i18n).
+    "BABEL_TRANSLATION_DIRECTORIES": str(ROOT / "translations"),
     # Uploads (project CSV/JSON, rosters) above this are refused with 413.
     "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
     # PostgreSQL: connections each process keeps open. A request that finds them all
@@ -49,7 +58,26 @@ DEFAULTS: dict[str, Any] = {
     "WTF_CSRF_TIME_LIMIT": None,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
+    # The console never sets Flask-Login's remember cookie; should it ever, it is locked
+    # down too (REMEMBER_COOKIE_SECURE follows SESSION_COOKIE_SECURE unless set).
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    # Organizer passwords: scrypt with N=2^17, r=8, p=1, OWASP's recommended minimum.
+    "PASSWORD_HASH_METHOD": "scrypt:131072:8:1",
+    # The console's live section reloads this often when its event stream is away.
+    "ADMIN_LIVE_REFRESH_SECONDS": 5,
     # Rate limits (flask-limiter syntax); README "Rate limits" gives the reason for each.
+    # The storage is Redis when REDIS_URL is set, else memory (RATELIMIT_STORAGE_URI).
+    "RATELIMIT_KEY_PREFIX": "voting-rl",
+    # Fixed window: one INCR per limit per request, whatever the limit's size.
+    "RATELIMIT_STRATEGY": "fixed-window",
+    # X-RateLimit-* headers on every answer, as clients expect. They cost two more Redis
+    # round trips per request (docs/benchmarks.md); VOTING_RATELIMIT_HEADERS_ENABLED=false
+    # drops them. A 429 carries Retry-After either way (voting.web.errors).
+    "RATELIMIT_HEADERS_ENABLED": True,
+    # Redis down: limits fall back to memory per process rather than refusing requests.
+    "RATELIMIT_SWALLOW_ERRORS": True,
+    "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
     "RATELIMIT_ENABLED": True,
     "RATELIMIT_BALLOT_PER_TOKEN": "5/minute",
     "RATELIMIT_BALLOT_PER_IP": "3000/minute",
@@ -94,6 +122,18 @@ def load(app: Flask, overrides: Mapping[str, Any] | None) -> None:
         app.config.from_mapping(overrides)
 
     validate(app.config)
+    _derive(app.config)
+
+
+def _derive(config: MutableMapping[str, Any]) -> None:
+    """Settings that follow from others unless they were given outright."""
+    url = config.get("REDIS_URL")
+    config.setdefault("RATELIMIT_STORAGE_URI", url or "memory://")
+    if url:
+        config.setdefault(
+            "RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
+        )
+    config.setdefault("REMEMBER_COOKIE_SECURE", bool(config.get("SESSION_COOKIE_SECURE")))
 
 
 def validate(config: MutableMapping[str, Any]) -> None:

@@ -1,17 +1,28 @@
-"""SQLite transaction control: write transactions begin IMMEDIATE, reads stay deferred.
+"""Transactions: who ends them, and SQLite's write transactions that begin IMMEDIATE.
 
-PostgreSQL needs none of this; there the rules rely on row locks (see services.polls).
+The rule: **services own the transaction.** A service that writes calls begin_write()
+before its first statement and ends by committing. When it refuses (raises), nothing it
+did stays pending: every such service is decorated with @atomic, which rolls the session
+back before the error leaves it. Views never commit or roll back; they parse, call a
+service, and render (or let voting.web.errors map the error to an answer).
+
+PostgreSQL needs no BEGIN IMMEDIATE; there the rules rely on row locks (services.polls).
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from voting.extensions import db
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _next_begin_immediate: ContextVar[bool] = ContextVar("next_begin_immediate", default=False)
 
@@ -56,3 +67,17 @@ def begin_write() -> None:
     if session.in_transaction():
         session.commit()
     _next_begin_immediate.set(True)
+
+
+def atomic(service: Callable[P, R]) -> Callable[P, R]:
+    """A service entry point: if it raises, the session is rolled back before the error leaves."""
+
+    @functools.wraps(service)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return service(*args, **kwargs)
+        except BaseException:
+            db.session.rollback()
+            raise
+
+    return run

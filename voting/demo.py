@@ -13,6 +13,7 @@ from flask import Flask
 from flask_migrate import upgrade
 from werkzeug.serving import WSGIRequestHandler
 
+from voting.domain.statuses import ResultsMode
 from voting.extensions import db
 from voting.logs import redact
 from voting.models import utcnow
@@ -55,7 +56,7 @@ def seed(app: Flask, *, fresh: bool = True) -> DemoInfo:
         slug=DEMO_POLL,
         title="NumHack Community Favorite (demo)",
         description="Pick the project you would most like to see win. One vote per link.",
-        results_mode="live",
+        results_mode=ResultsMode.LIVE,
         closes_at=utcnow().replace(microsecond=0) + timedelta(hours=2),
     )
     poll = polls.create_poll(spec, actor="demo")

@@ -19,8 +19,6 @@ from flask_babel import format_date, format_time, get_locale, get_translations
 
 from voting.extensions import babel
 
-ROOT = Path(__file__).resolve().parent.parent
-TRANSLATIONS = ROOT / "translations"
 DEFAULT_LOCALE = "en"
 LANG_COOKIE = "lang"
 LANG_PARAM = "lang"
@@ -125,7 +123,6 @@ def _remember_language(response: Response) -> Response:
 
 def init_app(app: Flask) -> None:
     """Bind Flask-Babel with our locale selector and expose the helpers to templates."""
-    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS))
     babel.init_app(app, locale_selector=select_locale)
     app.after_request(_remember_language)
     app.add_template_filter(moment)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Boolean,
@@ -19,13 +20,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from voting.domain.statuses import Eligibility, Method, PollStatus, ResultsMode, TokenKind
 from voting.extensions import db
 
-POLL_STATUSES = ("draft", "open", "closed", "revealing", "revealed")
-POLL_METHODS = ("plurality", "approval")
-ELIGIBILITIES = ("invite", "roster", "open")
-RESULTS_MODES = ("live", "hidden", "sealed")
-TOKEN_KINDS = ("invite", "roster", "device")
+E = TypeVar("E", bound=StrEnum)
 
 
 def utcnow() -> datetime:
@@ -56,8 +54,25 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    quoted = ", ".join(f"'{v}'" for v in values)
+class EnumText(TypeDecorator[E]):
+    """A StrEnum stored as its text value, and read back as the member."""
+
+    impl = String(16)
+    cache_ok = True
+
+    def __init__(self, enum: type[E]) -> None:
+        super().__init__()
+        self.enum = enum
+
+    def process_bind_param(self, value: E | str | None, dialect: Any) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: str | None, dialect: Any) -> E | None:
+        return None if value is None else self.enum(value)
+
+
+def _in(column: str, values: type[StrEnum]) -> str:
+    quoted = ", ".join(f"'{v.value}'" for v in values)
     return f"{column} IN ({quoted})"
 
 
@@ -129,13 +144,17 @@ class Poll(db.Model):  # type: ignore[name-defined]
     slug: Mapped[str] = mapped_column(String(80), unique=True)
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
-    method: Mapped[str] = mapped_column(String(16), default="plurality")
+    method: Mapped[Method] = mapped_column(EnumText(Method), default=Method.PLURALITY)
     max_choices: Mapped[int] = mapped_column(Integer, default=1)
-    eligibility: Mapped[str] = mapped_column(String(16), default="invite")
-    results_mode: Mapped[str] = mapped_column(String(16), default="hidden")
+    eligibility: Mapped[Eligibility] = mapped_column(
+        EnumText(Eligibility), default=Eligibility.INVITE
+    )
+    results_mode: Mapped[ResultsMode] = mapped_column(
+        EnumText(ResultsMode), default=ResultsMode.HIDDEN
+    )
     allow_revote: Mapped[bool] = mapped_column(Boolean, default=False)
     # The stored status; the effective one also weighs opens_at/closes_at and the clock.
-    status: Mapped[str] = mapped_column(String(16), default="draft")
+    status: Mapped[PollStatus] = mapped_column(EnumText(PollStatus), default=PollStatus.DRAFT)
     opens_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closes_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -156,10 +175,10 @@ class Poll(db.Model):  # type: ignore[name-defined]
     )
 
     __table_args__ = (
-        CheckConstraint(_in("status", POLL_STATUSES), name="status"),
-        CheckConstraint(_in("method", POLL_METHODS), name="method"),
-        CheckConstraint(_in("eligibility", ELIGIBILITIES), name="eligibility"),
-        CheckConstraint(_in("results_mode", RESULTS_MODES), name="results_mode"),
+        CheckConstraint(_in("status", PollStatus), name="status"),
+        CheckConstraint(_in("method", Method), name="method"),
+        CheckConstraint(_in("eligibility", Eligibility), name="eligibility"),
+        CheckConstraint(_in("results_mode", ResultsMode), name="results_mode"),
         CheckConstraint("max_choices >= 1", name="max_choices_positive"),
         CheckConstraint("reveal_step >= 0", name="reveal_step_non_negative"),
         CheckConstraint("slug <> ''", name="slug_not_empty"),
@@ -187,12 +206,12 @@ class Token(db.Model):  # type: ignore[name-defined]
 
     id: Mapped[str] = mapped_column(String(43), primary_key=True)
     poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(16), default="invite")
+    kind: Mapped[TokenKind] = mapped_column(EnumText(TokenKind), default=TokenKind.INVITE)
     batch: Mapped[str | None] = mapped_column(String(64), index=True)
     issued_on: Mapped[date] = mapped_column(Date, default=lambda: utcnow().date())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
-    __table_args__ = (CheckConstraint(_in("kind", TOKEN_KINDS), name="kind"),)
+    __table_args__ = (CheckConstraint(_in("kind", TokenKind), name="kind"),)
 
 
 class RosterEntry(db.Model):  # type: ignore[name-defined]

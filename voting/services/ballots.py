@@ -12,13 +12,15 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 
 from voting import live
-from voting.database import begin_write
-from voting.errors import AlreadyVoted, InvalidRequest, InvalidToken, NotFound, PollNotOpen
+from voting.database import atomic, begin_write
+from voting.domain.errors import AlreadyVoted, InvalidRequest, InvalidToken, NotFound, PollNotOpen
+from voting.domain.schedule import window_status
+from voting.domain.statuses import PollStatus
+from voting.domain.tokens import VoterToken, read_voter_token
 from voting.extensions import db
 from voting.models import Ballot, BallotChoice, Poll, PollChoice, Project, Token, utcnow
 from voting.services.issuing import voter_signer
-from voting.services.polls import window_status, with_poll_lock
-from voting.tokens import VoterToken, read_voter_token
+from voting.services.polls import with_poll_lock
 
 # Crockford's base32 without look-alikes: easy to read aloud and type.
 _RECEIPT_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -176,6 +178,7 @@ def _locked_read() -> Select[Any]:
     return stmt
 
 
+@atomic
 def cast_ballot(slug: str, raw_token: object, choices: Sequence[str] | object) -> CastResult:
     """Record one ballot for one token id, or raise the domain error that says why not."""
     if not isinstance(raw_token, str):
@@ -192,21 +195,16 @@ def cast_ballot(slug: str, raw_token: object, choices: Sequence[str] | object) -
         _locked_read(), {"slug": slug, "token_id": token.token_id, "slugs": wanted}
     ).all()
     if not rows:
-        db.session.rollback()
         raise NotFound(f"There is no poll called {slug!r}.")
     row = rows[0]
     if token.poll_id != row.id:
-        db.session.rollback()
         raise InvalidToken("This voting link belongs to another poll.")
     status = window_status(row.status, row.opens_at, row.closes_at, utcnow())
-    if status != "open":
-        db.session.rollback()
+    if status != PollStatus.OPEN:
         raise PollNotOpen(_not_open_message(status))
     if row.token_id is None:
-        db.session.rollback()
         raise InvalidToken("This voting link was never issued for this poll.")
     if row.revoked_at is not None:
-        db.session.rollback()
         raise InvalidToken(
             "This voting link was cancelled by the organizers. Ask them for a new one."
         )
@@ -218,7 +216,6 @@ def cast_ballot(slug: str, raw_token: object, choices: Sequence[str] | object) -
             active = {r.choice_slug: r.choice_id for r in rows if r.choice_id is not None}
         project_ids = _project_ids(token, chosen, active)
     except InvalidRequest:
-        db.session.rollback()
         raise
 
     receipt = new_receipt()
@@ -267,7 +264,7 @@ def _insert_choices(conn: Connection, ballot_id: int, poll_id: int, project_ids:
     )
 
 
-def _not_open_message(status: str) -> str:
-    if status == "draft":
+def _not_open_message(status: PollStatus) -> str:
+    if status == PollStatus.DRAFT:
         return "Voting has not opened yet for this poll."
     return "Voting has closed for this poll; ballots are no longer accepted."

@@ -12,18 +12,20 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from voting import tally
-from voting.database import begin_write
-from voting.errors import NotFound, PollStateError
+from voting.database import atomic, begin_write
+from voting.domain import tally
+from voting.domain.errors import NotFound, PollStateError
+from voting.domain.statuses import FINAL, TokenKind
+from voting.domain.tokens import VoterToken, sign_voter_token
 from voting.extensions import db
 from voting.models import Ballot, BallotChoice, Poll, Project, Token
 from voting.services import audit, polls
 from voting.services.issuing import MintedBatch, voter_signer
-from voting.tokens import VoterToken, sign_voter_token
 
 EXPORT_FORMAT = "voting-export/1"
 
 
+@atomic
 def export_poll(slug: str, *, actor: str) -> dict[str, Any]:
     """Poll, projects, tally, published ballots (receipt + choices) and the audit chain."""
     poll = polls.settle_schedule(polls.get_poll(slug))
@@ -46,7 +48,7 @@ def export_poll(slug: str, *, actor: str) -> dict[str, Any]:
         select(Ballot.id, Ballot.receipt).where(Ballot.poll_id == poll.id).order_by(Ballot.receipt)
     )
     projects = [c.project for c in poll.choices]
-    seed_public = status in ("closed", "revealing", "revealed")
+    seed_public = status in FINAL
     return {
         "format": EXPORT_FORMAT,
         "poll": {
@@ -130,12 +132,12 @@ def spreadsheet_safe(value: object) -> object:
     return value
 
 
+@atomic
 def results_csv(slug: str, *, actor: str) -> str:
     """The tally as the organizer sees it, one row per project, safe to open in a spreadsheet."""
     poll = polls.get_poll(slug)
     doc = polls.results_view(poll, organizer=True)
     if "results" not in doc:
-        db.session.rollback()
         raise PollStateError(
             "The counts of this poll are sealed until it closes, so there is nothing to export yet."
         )
@@ -171,7 +173,7 @@ class BatchSummary:
     def downloadable(self) -> bool:
         # Only invite links can be signed again: roster and device tokens carry exclusions
         # or belong to one browser, and are never handed out as files.
-        return self.kind == "invite" and self.revoked < self.issued
+        return self.kind == TokenKind.INVITE and self.revoked < self.issued
 
 
 def token_batches(poll: Poll) -> list[BatchSummary]:
@@ -203,6 +205,7 @@ def token_batches(poll: Poll) -> list[BatchSummary]:
     ]
 
 
+@atomic
 def batch_tokens(slug: str, batch: str, *, actor: str, purpose: str) -> MintedBatch:
     """Sign a batch's live invite links again (signing is deterministic), for its CSV or QR sheet.
 
@@ -215,14 +218,13 @@ def batch_tokens(slug: str, batch: str, *, actor: str, purpose: str) -> MintedBa
             .where(
                 Token.poll_id == poll.id,
                 Token.batch == batch,
-                Token.kind == "invite",
+                Token.kind == TokenKind.INVITE,
                 Token.revoked_at.is_(None),
             )
             .order_by(Token.id)
         ).scalars()
     )
     if not ids:
-        db.session.rollback()
         raise NotFound(f"Batch {batch!r} has no live invite links in this poll.")
     begin_write()
     audit.record(actor, "tokens.export", poll.slug, batch=batch, count=len(ids), format=purpose)

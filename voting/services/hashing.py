@@ -10,7 +10,7 @@ from flask import current_app
 
 def keyed_hash(purpose: str, value: str) -> str:
     """HMAC-SHA256 of value under the hash key, separated by purpose; hex."""
-    key = current_app.config.get("HASH_KEY") or current_app.config["SECRET_KEY"]
+    key = current_app.config["HASH_KEY"] or current_app.config["SECRET_KEY"]
     return hmac.new(f"{key}:{purpose}".encode(), value.encode(), hashlib.sha256).hexdigest()
 
 

@@ -11,13 +11,10 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy import insert, select, update
 
-from voting.database import begin_write
-from voting.errors import InvalidRequest, InvalidToken, NotFound
-from voting.extensions import db
-from voting.models import Poll, Token, utcnow
-from voting.services import audit
-from voting.services.polls import get_poll
-from voting.tokens import (
+from voting.database import atomic, begin_write
+from voting.domain.errors import InvalidRequest, InvalidToken, NotFound
+from voting.domain.statuses import FINAL, Eligibility, TokenKind
+from voting.domain.tokens import (
     VOTER_TOKEN_SALT,
     TokenSigner,
     VoterToken,
@@ -25,6 +22,10 @@ from voting.tokens import (
     read_voter_token,
     sign_voter_token,
 )
+from voting.extensions import db
+from voting.models import Poll, Token, utcnow
+from voting.services import audit
+from voting.services.polls import get_poll
 
 MAX_MINT = 100_000
 _INSERT_CHUNK = 2_000
@@ -62,6 +63,7 @@ class MintedBatch:
         return out.getvalue()
 
 
+@atomic
 def mint_tokens(
     slug: str,
     count: int,
@@ -75,7 +77,7 @@ def mint_tokens(
         raise InvalidRequest(f"Mint between 1 and {MAX_MINT:,} tokens at a time.")
     begin_write()
     poll = get_poll(slug)
-    if poll.status in ("closed", "revealing", "revealed"):
+    if poll.status in FINAL:
         raise InvalidRequest("This poll has closed; there is no point issuing tokens for it.")
     batch = batch or utcnow().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
     signer = voter_signer()
@@ -86,7 +88,13 @@ def mint_tokens(
         db.session.execute(
             insert(Token),
             [
-                {"id": i, "poll_id": poll.id, "kind": "invite", "batch": batch, "issued_on": today}
+                {
+                    "id": i,
+                    "poll_id": poll.id,
+                    "kind": TokenKind.INVITE,
+                    "batch": batch,
+                    "issued_on": today,
+                }
                 for i in chunk
             ],
         )
@@ -112,6 +120,7 @@ def _token_id_for(poll: Poll, raw: str) -> str:
     return decoded.token_id
 
 
+@atomic
 def revoke(slug: str, *, actor: str, tokens: Iterable[str] = (), batch: str | None = None) -> int:
     """Revoke signed tokens or a whole batch; returns how many were newly revoked."""
     begin_write()
@@ -135,6 +144,7 @@ def revoke(slug: str, *, actor: str, tokens: Iterable[str] = (), batch: str | No
     return changed
 
 
+@atomic
 def reissue(slug: str, lost: str, *, actor: str) -> MintedBatch:
     """Revoke a lost card and mint its one replacement, in one transaction."""
     begin_write()
@@ -156,9 +166,10 @@ def reissue(slug: str, lost: str, *, actor: str) -> MintedBatch:
     return MintedBatch(poll=poll, batch=batch, tokens=[signed])
 
 
+@atomic
 def issue_device_token(poll: Poll) -> str:
     """An open poll's token for one browser: minted on request, no person behind it."""
-    if poll.eligibility != "open":
+    if poll.eligibility != Eligibility.OPEN:
         raise InvalidRequest(
             "This poll does not hand out voting passes; use the link you were given."
         )
@@ -166,7 +177,11 @@ def issue_device_token(poll: Poll) -> str:
     token_id = new_token_id()
     db.session.add(
         Token(
-            id=token_id, poll_id=poll.id, kind="device", batch="device", issued_on=utcnow().date()
+            id=token_id,
+            poll_id=poll.id,
+            kind=TokenKind.DEVICE,
+            batch="device",
+            issued_on=utcnow().date(),
         )
     )
     db.session.commit()

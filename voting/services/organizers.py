@@ -8,8 +8,8 @@ from flask import current_app
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from voting.database import begin_write
-from voting.errors import InvalidRequest
+from voting.database import atomic, begin_write
+from voting.domain.errors import InvalidRequest
 from voting.extensions import db
 from voting.models import Organizer
 from voting.services import audit
@@ -19,11 +19,12 @@ MIN_PASSWORD = 12
 
 
 def hash_password(password: str) -> str:
-    """scrypt with N=2^17, r=8, p=1: OWASP's recommended minimum (tests may lower it)."""
-    method = current_app.config.get("PASSWORD_HASH_METHOD", "scrypt:131072:8:1")
+    """A salted hash with PASSWORD_HASH_METHOD (config.py; tests lower its cost)."""
+    method = current_app.config["PASSWORD_HASH_METHOD"]
     return generate_password_hash(password, method=method)
 
 
+@atomic
 def create_organizer(username: str, password: str, *, actor: str) -> Organizer:
     """A new organizer account."""
     if not USERNAME_RE.match(username):

@@ -5,12 +5,12 @@ from __future__ import annotations
 from flask import current_app
 
 from voting import live
-from voting.database import begin_write
-from voting.errors import InvalidToken
+from voting.database import atomic, begin_write
+from voting.domain.errors import InvalidToken
+from voting.domain.tokens import OVERLAY_KEY_SALT, TokenSigner
 from voting.extensions import db
 from voting.models import Poll
 from voting.services import audit
-from voting.tokens import OVERLAY_KEY_SALT, TokenSigner
 
 
 def _signer() -> TokenSigner:
@@ -38,6 +38,7 @@ def check_overlay_key(poll: Poll, key: str | None) -> bool:
     return payload == [poll.id, poll.overlay_key_version]
 
 
+@atomic
 def rotate_overlay_key(poll: Poll, *, actor: str) -> str:
     """Revoke every overlay URL of this poll and return the new one."""
     begin_write()

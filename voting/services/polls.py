@@ -15,19 +15,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, func, select
 
-from voting import live, tally
-from voting.database import begin_write
-from voting.errors import InvalidRequest, NotFound, PollStateError
+from voting import live
+from voting.database import atomic, begin_write
+from voting.domain import schedule, tally
+from voting.domain.errors import InvalidRequest, NotFound, PollStateError
+from voting.domain.statuses import BEFORE_CLOSE, FINAL, Eligibility, Method, PollStatus, ResultsMode
 from voting.extensions import db
 from voting.models import (
-    ELIGIBILITIES,
-    POLL_METHODS,
-    RESULTS_MODES,
     Ballot,
     BallotChoice,
     Poll,
@@ -40,38 +39,13 @@ from voting.services import audit
 SelectT = TypeVar("SelectT", bound=Select[Any])
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-COUNTS_VISIBLE_STATUSES = ("closed", "revealing", "revealed")
 # The actor named in the audit log when a poll opens or closes at its scheduled time.
 SCHEDULE_ACTOR = "schedule"
 
 
-def window_status(
-    status: str, opens_at: datetime | None, closes_at: datetime | None, now: datetime
-) -> str:
-    """The stored status moved on by the schedule: all that decides whether a ballot counts."""
-    if status == "draft" and opens_at is not None and now >= opens_at:
-        status = "open"
-    if status == "open" and closes_at is not None and now >= closes_at:
-        status = "closed"
-    return status
-
-
-def effective_status(poll: Poll, now: datetime | None = None) -> str:
+def effective_status(poll: Poll, now: datetime | None = None) -> PollStatus:
     """The status that applies now: the stored one, moved on by the schedule and the clock."""
-    now = now or utcnow()
-    status = window_status(poll.status, poll.opens_at, poll.closes_at, now)
-    auto_done = poll.reveal_auto_seconds and auto_step(poll, now) >= active_choice_count(poll)
-    if status == "revealing" and auto_done:
-        status = "revealed"
-    return status
-
-
-def auto_step(poll: Poll, now: datetime) -> int:
-    """The reveal step that auto-play has reached by now (one place per interval)."""
-    if not poll.reveal_auto_seconds or poll.reveal_started_at is None:
-        return poll.reveal_step
-    elapsed = (now - poll.reveal_started_at).total_seconds()
-    return max(poll.reveal_step, int(elapsed // poll.reveal_auto_seconds) + 1)
+    return schedule.effective_status(poll, active_choice_count(poll), now or utcnow())
 
 
 def active_choice_count(poll: Poll) -> int:
@@ -122,10 +96,10 @@ class PollSpec:
     slug: str
     title: str
     description: str = ""
-    method: str = "plurality"
+    method: str = Method.PLURALITY
     max_choices: int | None = None
-    eligibility: str = "invite"
-    results_mode: str = "hidden"
+    eligibility: str = Eligibility.INVITE
+    results_mode: str = ResultsMode.HIDDEN
     allow_revote: bool = False
     categories: Sequence[str] = ()
     projects: Sequence[str] = ()
@@ -140,14 +114,14 @@ def _validate(spec: PollSpec, n_choices: int) -> int:
         )
     if not spec.title.strip():
         raise InvalidRequest("A poll needs a title.")
-    if spec.method not in POLL_METHODS:
-        raise InvalidRequest(f"The method must be one of: {', '.join(POLL_METHODS)}.")
-    if spec.eligibility not in ELIGIBILITIES:
-        raise InvalidRequest(f"Eligibility must be one of: {', '.join(ELIGIBILITIES)}.")
-    if spec.results_mode not in RESULTS_MODES:
-        raise InvalidRequest(f"The results mode must be one of: {', '.join(RESULTS_MODES)}.")
-    max_choices = spec.max_choices or (1 if spec.method == "plurality" else n_choices)
-    if spec.method == "plurality" and max_choices != 1:
+    if spec.method not in tuple(Method):
+        raise InvalidRequest(f"The method must be one of: {', '.join(Method)}.")
+    if spec.eligibility not in tuple(Eligibility):
+        raise InvalidRequest(f"Eligibility must be one of: {', '.join(Eligibility)}.")
+    if spec.results_mode not in tuple(ResultsMode):
+        raise InvalidRequest(f"The results mode must be one of: {', '.join(ResultsMode)}.")
+    max_choices = spec.max_choices or (1 if spec.method == Method.PLURALITY else n_choices)
+    if spec.method == Method.PLURALITY and max_choices != 1:
         raise InvalidRequest("A plurality poll takes exactly one choice; use --method approval.")
     if max_choices < 1:
         raise InvalidRequest("max choices must be at least 1.")
@@ -159,6 +133,7 @@ def _validate(spec: PollSpec, n_choices: int) -> int:
     return max_choices
 
 
+@atomic
 def create_poll(spec: PollSpec, *, actor: str) -> Poll:
     """A draft poll over all projects, or those of the named categories or slugs."""
     begin_write()
@@ -181,7 +156,7 @@ def create_poll(spec: PollSpec, *, actor: str) -> Poll:
         closes_at=spec.closes_at,
         tie_seed=seed,
         tie_seed_hash=tally.seed_hash(seed),
-        status="draft",
+        status=PollStatus.DRAFT,
         reveal_step=0,
         overlay_key_version=1,
     )
@@ -204,17 +179,17 @@ def create_poll(spec: PollSpec, *, actor: str) -> Poll:
     return poll
 
 
+@atomic
 def open_poll(slug: str, *, actor: str) -> Poll:
     """Open for voting now; opening an open poll does nothing."""
     poll = lock_poll(slug, exclusive=True)
     status = effective_status(poll)
-    if status == "open":
+    if status == PollStatus.OPEN:
         db.session.commit()  # keeps a scheduled opening that lock_poll has just recorded
         return poll
-    if status != "draft":
-        db.session.rollback()
+    if status != PollStatus.DRAFT:
         raise PollStateError("This poll has closed; a closed poll cannot open again.")
-    poll.status = "open"
+    poll.status = PollStatus.OPEN
     poll.opened_at = utcnow()
     audit.record(actor, "poll.open", poll.slug, tie_seed_hash=poll.tie_seed_hash)
     db.session.commit()
@@ -222,18 +197,18 @@ def open_poll(slug: str, *, actor: str) -> Poll:
     return poll
 
 
+@atomic
 def close_poll(slug: str, *, actor: str) -> Poll:
     """Close now; no ballot commits after this returns. Closing a closed poll does nothing."""
     poll = lock_poll(slug, exclusive=True)
     status = effective_status(poll)
-    if status == "draft":
-        db.session.rollback()
+    if status == PollStatus.DRAFT:
         raise PollStateError("This poll was never opened, so there is nothing to close.")
-    if status != "open":
+    if status != PollStatus.OPEN:
         db.session.commit()  # keeps a scheduled close that lock_poll has just recorded
         live.notify(poll.slug)
         return poll
-    poll.status = "closed"
+    poll.status = PollStatus.CLOSED
     poll.closed_at = utcnow()
     audit.record(actor, "poll.close", poll.slug, turnout=turnout(poll))
     db.session.commit()
@@ -249,8 +224,8 @@ def _record_schedule(poll: Poll) -> None:
     (lock_poll) writes the change down, once, with the scheduled moments.
     """
     status = effective_status(poll)
-    if poll.status == "draft" and status in ("open", "closed"):
-        poll.status, poll.opened_at = "open", poll.opens_at
+    if poll.status == PollStatus.DRAFT and status in (PollStatus.OPEN, PollStatus.CLOSED):
+        poll.status, poll.opened_at = PollStatus.OPEN, poll.opens_at
         audit.record(
             SCHEDULE_ACTOR,
             "poll.open",
@@ -258,8 +233,8 @@ def _record_schedule(poll: Poll) -> None:
             at=_iso(poll.opens_at),
             tie_seed_hash=poll.tie_seed_hash,
         )
-    if poll.status == "open" and status == "closed":
-        poll.status = "closed"
+    if poll.status == PollStatus.OPEN and status == PollStatus.CLOSED:
+        poll.status = PollStatus.CLOSED
         poll.opened_at = poll.opened_at or poll.opens_at
         poll.closed_at = poll.closes_at
         audit.record(
@@ -267,9 +242,10 @@ def _record_schedule(poll: Poll) -> None:
         )
 
 
+@atomic
 def settle_schedule(poll: Poll) -> Poll:
     """If the schedule has closed the poll, record it under the close lock before counting."""
-    if poll.status in ("draft", "open") and effective_status(poll) == "closed":
+    if poll.status in BEFORE_CLOSE and effective_status(poll) == PollStatus.CLOSED:
         db.session.rollback()
         poll = lock_poll(poll.slug, exclusive=True)  # records the close
         db.session.commit()
@@ -277,24 +253,24 @@ def settle_schedule(poll: Poll) -> Poll:
     return poll
 
 
+@atomic
 def reveal(slug: str, *, actor: str, step: bool = False, auto_seconds: int | None = None) -> Poll:
     """Publish the results: all at once, one more place (step), or auto-played."""
     poll = lock_poll(slug, exclusive=True)
     status = effective_status(poll)
-    if status in ("draft", "open"):
-        db.session.rollback()
+    if status in BEFORE_CLOSE:
         raise PollStateError("Close the poll before revealing its results.")
     total = active_choice_count(poll)
     now = utcnow()
-    if status == "revealed" and auto_seconds is None:
-        poll.status, poll.reveal_step = "revealed", total
+    if status == PollStatus.REVEALED and auto_seconds is None:
+        poll.status, poll.reveal_step = PollStatus.REVEALED, total
         db.session.commit()
         live.notify(poll.slug)
         return poll
     if poll.reveal_started_at is None:
         poll.reveal_started_at = now
     if poll.reveal_auto_seconds:
-        poll.reveal_step = min(total, auto_step(poll, now))
+        poll.reveal_step = min(total, schedule.auto_step(poll, now))
     if auto_seconds is not None:
         if auto_seconds < 1:
             raise InvalidRequest("Auto-play needs at least one second between places.")
@@ -307,7 +283,7 @@ def reveal(slug: str, *, actor: str, step: bool = False, auto_seconds: int | Non
     else:
         poll.reveal_auto_seconds = None
         poll.reveal_step = total
-    poll.status = "revealed" if poll.reveal_step >= total else "revealing"
+    poll.status = PollStatus.REVEALED if poll.reveal_step >= total else PollStatus.REVEALING
     audit.record(
         actor,
         "poll.reveal",
@@ -370,13 +346,13 @@ def placings(poll: Poll) -> list[tally.Placing]:
     return tally.rank(counts(poll), poll.tie_seed)
 
 
-def counts_visible(poll: Poll, status: str, *, organizer: bool) -> bool:
+def counts_visible(poll: Poll, status: PollStatus, *, organizer: bool) -> bool:
     """Rule 5: may this viewer see vote counts now?"""
-    if poll.results_mode == "live":
+    if poll.results_mode == ResultsMode.LIVE:
         return True
-    if poll.results_mode == "hidden":
-        return organizer or status == "revealed"
-    return status in COUNTS_VISIBLE_STATUSES if organizer else status == "revealed"
+    if poll.results_mode == ResultsMode.HIDDEN:
+        return organizer or status == PollStatus.REVEALED
+    return status in FINAL if organizer else status == PollStatus.REVEALED
 
 
 @dataclass(frozen=True)
@@ -384,7 +360,7 @@ class Standing:
     """One count of a poll at one moment, from which every audience's document is cut."""
 
     now: datetime
-    status: str
+    status: PollStatus
     turnout: int
     placings: list[tally.Placing]
 
@@ -418,19 +394,21 @@ def results_document(poll: Poll, standing: Standing, *, organizer: bool) -> dict
         "places": len(titles),
         "opens_at": _iso(poll.opens_at),
         "closes_at": _iso(poll.closes_at),
-        "tie_seed_hash": poll.tie_seed_hash if status != "draft" else None,
+        "tie_seed_hash": poll.tie_seed_hash if status != PollStatus.DRAFT else None,
     }
     placed = None
     if counts_visible(poll, status, organizer=organizer):
         placed = standing.placings
-    elif status == "revealing" and poll.results_mode != "live":
-        step = min(len(titles), auto_step(poll, now))
+    elif status == PollStatus.REVEALING and poll.results_mode != ResultsMode.LIVE:
+        step = min(len(titles), schedule.auto_step(poll, now))
         placed = tally.revealed(standing.placings, step)
-    if status in ("revealing", "revealed"):
+    if status in (PollStatus.REVEALING, PollStatus.REVEALED):
         doc["reveal_step"] = (
-            min(len(titles), auto_step(poll, now)) if status == "revealing" else len(titles)
+            min(len(titles), schedule.auto_step(poll, now))
+            if status == PollStatus.REVEALING
+            else len(titles)
         )
-    if status == "revealed":
+    if status == PollStatus.REVEALED:
         doc["tie_seed"] = poll.tie_seed
     if placed is not None:
         doc["results"] = [
@@ -450,32 +428,19 @@ def shown_places(doc: dict[str, Any]) -> list[dict[str, Any]]:
     """The places a results page or overlay shows now: during the staged reveal only those
     revealed so far (last place first), even where the results mode would show them all."""
     rows: list[dict[str, Any]] = doc.get("results") or []
-    if doc["status"] == "revealing":
+    if doc["status"] == PollStatus.REVEALING:
         first_shown = doc["places"] - doc.get("reveal_step", 0)
         rows = [row for row in rows if row["rank"] > first_shown]
     return rows
 
 
-def refresh_hint(poll: Poll, status: str) -> int | None:
+def refresh_hint(poll: Poll, status: PollStatus) -> int | None:
     """Seconds after which a page without JavaScript should look again (None: it is final)."""
-    if status == "revealed":
+    if status == PollStatus.REVEALED:
         return None
-    if status == "revealing":
+    if status == PollStatus.REVEALING:
         return min(5, poll.reveal_auto_seconds or 5)
-    return {"draft": 30, "open": 15, "closed": 10}.get(status, 15)
-
-
-def next_change_at(poll: Poll, now: datetime) -> datetime | None:
-    """The next moment the clock alone changes what results_view shows, if there is one."""
-    status = effective_status(poll, now)
-    if status == "draft":
-        return poll.opens_at
-    if status == "open":
-        return poll.closes_at
-    if status == "revealing" and poll.reveal_auto_seconds and poll.reveal_started_at:
-        reached = auto_step(poll, now)
-        return poll.reveal_started_at + timedelta(seconds=reached * poll.reveal_auto_seconds)
-    return None
+    return {PollStatus.DRAFT: 30, PollStatus.OPEN: 15, PollStatus.CLOSED: 10}.get(status, 15)
 
 
 def live_documents(slug: str) -> live.Documents | None:
@@ -486,7 +451,7 @@ def live_documents(slug: str) -> live.Documents | None:
     poll = settle_schedule(poll)
     now = utcnow()
     standing = _standing(poll, now)
-    change = next_change_at(poll, now)
+    change = schedule.next_change_at(poll, active_choice_count(poll), now)
     return live.Documents(
         ident=live.poll_ident(poll),
         slug=poll.slug,
@@ -512,7 +477,7 @@ def poll_document(poll: Poll) -> dict[str, Any]:
         "revote": poll.allow_revote,
         "opens_at": _iso(poll.opens_at),
         "closes_at": _iso(poll.closes_at),
-        "tie_seed_hash": poll.tie_seed_hash if status != "draft" else None,
+        "tie_seed_hash": poll.tie_seed_hash if status != PollStatus.DRAFT else None,
         "choices": [
             {
                 "project": c.project.slug,
@@ -577,12 +542,12 @@ def _projects_for(spec: PollSpec) -> list[Project]:
     return chosen
 
 
+@atomic
 def update_poll(slug: str, spec: PollSpec, *, actor: str) -> Poll:
     """Change a draft poll's settings, schedule and projects; a poll that has opened is fixed."""
     poll = lock_poll(slug, exclusive=True)
     status = effective_status(poll)
-    if status != "draft":
-        db.session.rollback()
+    if status != PollStatus.DRAFT:
         raise PollStateError(
             f"This poll is {status}; only a draft poll can be edited. "
             "Withdraw a project instead if one must leave the ballot."
@@ -592,7 +557,6 @@ def update_poll(slug: str, spec: PollSpec, *, actor: str) -> Poll:
         max_choices = _validate(PollSpec(**{**spec.__dict__, "slug": poll.slug}), len(projects))
         check_schedule(spec.opens_at, spec.closes_at)
     except InvalidRequest:
-        db.session.rollback()
         raise
     changes: dict[str, Any] = {}
     wanted_fields: dict[str, Any] = {
@@ -629,24 +593,22 @@ def update_poll(slug: str, spec: PollSpec, *, actor: str) -> Poll:
     return poll
 
 
+@atomic
 def withdraw_project(slug: str, project_slug: str, *, actor: str) -> Poll:
     """Take a project off the ballot: it is no longer offered and its votes no longer count."""
     poll = lock_poll(slug, exclusive=True)
     status = effective_status(poll)
-    if status not in ("draft", "open"):
-        db.session.rollback()
+    if status not in BEFORE_CLOSE:
         raise PollStateError(
             "This poll has closed and its tally is final; a project can no longer be withdrawn."
         )
     choice = next((c for c in poll.choices if c.project.slug == project_slug), None)
     if choice is None:
-        db.session.rollback()
         raise NotFound(f"{project_slug!r} is not a project in this poll.")
     if choice.withdrawn:
         db.session.rollback()
         return poll
     if active_choice_count(poll) <= 1:
-        db.session.rollback()
         raise InvalidRequest("This is the last project on the ballot; a poll needs at least one.")
     choice.withdrawn = True
     audit.record(actor, "poll.withdraw", poll.slug, project=project_slug, status=status)

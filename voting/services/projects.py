@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 from flask import current_app
 from sqlalchemy import select
 
-from voting.database import begin_write
-from voting.errors import InvalidRequest, NotFound
+from voting.database import atomic, begin_write
+from voting.domain.errors import InvalidRequest, NotFound
 from voting.extensions import db
 from voting.models import Project, TeamMember
 from voting.services import audit
@@ -281,6 +281,7 @@ def parse(data: bytes, filename: str = "") -> tuple[str, list[Row], list[Rejecte
     return source, rows, rejected
 
 
+@atomic
 def import_projects(
     data: bytes,
     filename: str = "",
@@ -388,6 +389,7 @@ def get_project(slug: str) -> Project:
     return project
 
 
+@atomic
 def update_project(slug: str, values: Mapping[str, str], *, actor: str) -> list[str]:
     """Change a project's fields with the import's rules; returns the names of changed fields."""
     begin_write()
@@ -399,7 +401,6 @@ def update_project(slug: str, values: Mapping[str, str], *, actor: str) -> list[
     try:
         cleaned = _clean(Row(line=0, values=merged), config["CATEGORIES"], config["THEMES"])
     except RowError as exc:
-        db.session.rollback()
         message = str(exc)
         raise InvalidRequest(message[:1].upper() + message[1:] + ".") from exc
     changed: list[str] = []

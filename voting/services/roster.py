@@ -21,15 +21,16 @@ from flask import current_app
 from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from voting.database import begin_write
-from voting.errors import InvalidRequest, InvalidToken, NotFound
+from voting.database import atomic, begin_write
+from voting.domain.errors import InvalidRequest, InvalidToken, NotFound
+from voting.domain.statuses import Eligibility, TokenKind
+from voting.domain.tokens import VoterToken, sign_voter_token
 from voting.extensions import db
 from voting.models import Poll, Project, RosterEntry, TeamMember, Token, utcnow
 from voting.services import audit
 from voting.services.hashing import email_hash, keyed_hash
 from voting.services.issuing import voter_signer
 from voting.services.polls import get_poll
-from voting.tokens import VoterToken, sign_voter_token
 
 CODE_COLUMNS = ("code", "ticket", "ticket_code", "email", "e-mail")
 PROJECT_COLUMNS = ("project", "project_slug", "team_project")
@@ -50,7 +51,7 @@ def code_hash(poll_id: int, value: str) -> str:
 
 def derived_token_id(poll_id: int, entry_hash: str) -> str:
     """The token id a roster entry claims: a keyed hash of its code hash, 128 bits."""
-    key = current_app.config.get("HASH_KEY") or current_app.config["SECRET_KEY"]
+    key = current_app.config["HASH_KEY"] or current_app.config["SECRET_KEY"]
     digest = hmac.new(
         f"{key}:roster-token:{poll_id}".encode(), entry_hash.encode(), hashlib.sha256
     ).digest()
@@ -85,11 +86,12 @@ def _column(header: list[str], names: tuple[str, ...]) -> int | None:
     return None
 
 
+@atomic
 def import_roster(slug: str, data: bytes, *, actor: str, dry_run: bool = False) -> RosterReport:
     """Load ticket codes or emails (one per row, optional own-project column) as keyed hashes."""
     begin_write()
     poll = get_poll(slug)
-    if poll.eligibility != "roster":
+    if poll.eligibility != Eligibility.ROSTER:
         raise InvalidRequest(
             f"Poll {slug!r} is not a roster poll (create it with --eligibility roster)."
         )
@@ -177,10 +179,11 @@ def import_roster(slug: str, data: bytes, *, actor: str, dry_run: bool = False) 
     return report
 
 
+@atomic
 def claim(slug: str, code: str) -> str:
     """Exchange a roster code for its signed token (the same token every time)."""
     poll = get_poll(slug)
-    if poll.eligibility != "roster":
+    if poll.eligibility != Eligibility.ROSTER:
         raise NotFound("This poll has no attendee list to claim from.")
     entry_hash = code_hash(poll.id, code[:200])
     begin_write()
@@ -191,7 +194,6 @@ def claim(slug: str, code: str) -> str:
     ).first()
     token_id = derived_token_id(poll.id, entry_hash)  # computed for unknown codes too
     if entry is None:
-        db.session.rollback()
         raise InvalidToken(
             "We could not find that ticket code or email on the attendee list. Check it and try again."
         )
@@ -208,7 +210,7 @@ def _ensure_token(poll: Poll, token_id: str) -> None:
     values = {
         "id": token_id,
         "poll_id": poll.id,
-        "kind": "roster",
+        "kind": TokenKind.ROSTER,
         "batch": "roster",
         "issued_on": utcnow().date(),
     }

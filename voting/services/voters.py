@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from voting.errors import InvalidToken
+from voting.domain.errors import InvalidToken
+from voting.domain.tokens import VoterToken, read_voter_token
 from voting.extensions import db
 from voting.models import Ballot, Poll, Token
 from voting.services.issuing import voter_signer
-from voting.tokens import VoterToken, read_voter_token
 
 
 class UnusableLink(InvalidToken):

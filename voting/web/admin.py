@@ -42,9 +42,10 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from voting.database import begin_write
-from voting.errors import InvalidRequest, NotFound, VotingError
+from voting.domain.errors import InvalidRequest, NotFound, VotingError
+from voting.domain.statuses import BEFORE_CLOSE, Eligibility, Method, PollStatus, ResultsMode
 from voting.extensions import db, limiter, login_manager
-from voting.models import ELIGIBILITIES, POLL_METHODS, RESULTS_MODES, Organizer, Poll, utcnow
+from voting.models import Organizer, Poll, utcnow
 from voting.qrsheet import qr_svg, render_sheet
 from voting.services import audit, exports, issuing, overlay, polls, projects, roster
 from voting.services.organizers import check_password, hash_password
@@ -88,10 +89,6 @@ class SecureWhenHttpsSessionInterface(SecureCookieSessionInterface):
 def _configure_app(state: BlueprintSetupState) -> None:
     app = cast(Flask, state.app)
     app.session_interface = SecureWhenHttpsSessionInterface()
-    # The console never sets Flask-Login's remember cookie; should it ever, it is locked down too.
-    app.config.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
-    app.config.setdefault("REMEMBER_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("REMEMBER_COOKIE_SECURE", bool(app.config.get("SESSION_COOKIE_SECURE")))
 
 
 @login_manager.user_loader
@@ -142,7 +139,7 @@ def _actor() -> str:
 
 
 def _dummy_hash() -> str:
-    method = current_app.config.get("PASSWORD_HASH_METHOD", "scrypt:131072:8:1")
+    method = current_app.config["PASSWORD_HASH_METHOD"]
     if method not in _DUMMY_HASH:
         _DUMMY_HASH[method] = hash_password("not-a-real-password")
     return _DUMMY_HASH[method]
@@ -291,7 +288,7 @@ class ModeTotals:
 @bp.get("/")
 def dashboard() -> ResponseReturnValue:
     rows = []
-    modes = {mode: ModeTotals() for mode in ELIGIBILITIES}
+    modes = {mode: ModeTotals() for mode in Eligibility}
     for poll in polls.list_polls():
         stats = issuing.issuance_stats(poll)
         rows.append({"poll": poll, "status": polls.effective_status(poll), "stats": stats})
@@ -321,10 +318,10 @@ def _form_values(poll: Poll | None = None) -> dict[str, Any]:
             "slug": form.get("slug", ""),
             "title": form.get("title", ""),
             "description": form.get("description", ""),
-            "method": form.get("method", "plurality"),
+            "method": form.get("method", Method.PLURALITY),
             "max_choices": form.get("max_choices", ""),
-            "eligibility": form.get("eligibility", "invite"),
-            "results_mode": form.get("results_mode", "hidden"),
+            "eligibility": form.get("eligibility", Eligibility.INVITE),
+            "results_mode": form.get("results_mode", ResultsMode.HIDDEN),
             "allow_revote": form.get("allow_revote") == "1",
             "opens_at": form.get("opens_at", ""),
             "closes_at": form.get("closes_at", ""),
@@ -338,10 +335,10 @@ def _form_values(poll: Poll | None = None) -> dict[str, Any]:
             "slug": "",
             "title": "",
             "description": "",
-            "method": "plurality",
+            "method": Method.PLURALITY,
             "max_choices": "",
-            "eligibility": "invite",
-            "results_mode": "hidden",
+            "eligibility": Eligibility.INVITE,
+            "results_mode": ResultsMode.HIDDEN,
             "allow_revote": False,
             "opens_at": "",
             "closes_at": "",
@@ -357,7 +354,7 @@ def _form_values(poll: Poll | None = None) -> dict[str, Any]:
         "title": poll.title,
         "description": poll.description,
         "method": poll.method,
-        "max_choices": str(poll.max_choices) if poll.method == "approval" else "",
+        "max_choices": str(poll.max_choices) if poll.method == Method.APPROVAL else "",
         "eligibility": poll.eligibility,
         "results_mode": poll.results_mode,
         "allow_revote": poll.allow_revote,
@@ -376,10 +373,10 @@ def _spec_from_form(slug: str) -> polls.PollSpec:
     zone = _zone(tz_name)
     if zone is None:
         raise InvalidRequest(f"{tz_name!r} is not a time zone this server knows.")
-    method = form.get("method", "plurality")
+    method = form.get("method", Method.PLURALITY)
     max_choices = None
     raw_max = form.get("max_choices", "").strip()
-    if method == "approval" and raw_max:
+    if method == Method.APPROVAL and raw_max:
         if not raw_max.isdigit():
             raise InvalidRequest("Max choices must be a whole number.")
         max_choices = int(raw_max)
@@ -396,8 +393,8 @@ def _spec_from_form(slug: str) -> polls.PollSpec:
         description=form.get("description", "").strip(),
         method=method,
         max_choices=max_choices,
-        eligibility=form.get("eligibility", "invite"),
-        results_mode=form.get("results_mode", "hidden"),
+        eligibility=form.get("eligibility", Eligibility.INVITE),
+        results_mode=form.get("results_mode", ResultsMode.HIDDEN),
         allow_revote=form.get("allow_revote") == "1",
         categories=categories,
         projects=chosen,
@@ -415,9 +412,9 @@ def _render_poll_form(poll: Poll | None, error: str | None = None) -> ResponseRe
         values=_form_values(poll),
         error=error,
         zones=_all_zones(),
-        methods=POLL_METHODS,
-        eligibilities=ELIGIBILITIES,
-        results_modes=RESULTS_MODES,
+        methods=list(Method),
+        eligibilities=list(Eligibility),
+        results_modes=list(ResultsMode),
         categories=current_app.config["CATEGORIES"],
         all_projects=projects.list_projects(),
     ), 400 if error else 200
@@ -434,7 +431,6 @@ def new_poll() -> ResponseReturnValue:
         spec = _spec_from_form(slug)
         poll = polls.create_poll(spec, actor=_actor())
     except VotingError as exc:
-        db.session.rollback()
         return _render_poll_form(None, exc.message)
     flash(f"Created the draft poll {poll.title!r} with {len(poll.choices)} projects.", "ok")
     return redirect(url_for("admin.poll", slug=poll.slug), code=303)
@@ -444,7 +440,7 @@ def new_poll() -> ResponseReturnValue:
 def edit_poll(slug: str) -> ResponseReturnValue:
     poll = polls.get_poll(slug)
     status = polls.effective_status(poll)
-    if status != "draft":
+    if status != PollStatus.DRAFT:
         flash(f"This poll is {status}; only a draft poll can be edited.", "error")
         return redirect(url_for("admin.poll", slug=slug), code=303)
     if request.method == "GET":
@@ -452,7 +448,6 @@ def edit_poll(slug: str) -> ResponseReturnValue:
     try:
         polls.update_poll(slug, _spec_from_form(slug), actor=_actor())
     except VotingError as exc:
-        db.session.rollback()
         return _render_poll_form(polls.get_poll(slug), exc.message)
     flash("Saved the poll's settings.", "ok")
     return redirect(url_for("admin.poll", slug=slug), code=303)
@@ -543,13 +538,17 @@ def _live_context(poll: Poll) -> dict[str, Any]:
     status = doc["status"]
     now = utcnow()
     zone = _zone(_tz_name()) or ZoneInfo("UTC")
-    end = now if status in ("draft", "open") else (poll.closed_at or now)
+    end = now if status in BEFORE_CLOSE else (poll.closed_at or now)
     chart = ballot_chart(
         polls.ballots_per_minute(poll), start=poll.opened_at or poll.opens_at, end=end, zone=zone
     )
     results = doc.get("results") or []
     places = int(doc.get("places", 0))
-    shown = int(doc.get("reveal_step", 0)) if status in ("revealing", "revealed") else 0
+    shown = (
+        int(doc.get("reveal_step", 0))
+        if status in (PollStatus.REVEALING, PollStatus.REVEALED)
+        else 0
+    )
     for index, row in enumerate(results):
         row["public"] = index >= places - shown
     return {
@@ -562,7 +561,7 @@ def _live_context(poll: Poll) -> dict[str, Any]:
         "places": places,
         "shown": shown,
         "top_votes": max((r["votes"] for r in results), default=0) or 1,
-        "refresh_seconds": float(current_app.config.get("ADMIN_LIVE_REFRESH_SECONDS", 5)),
+        "refresh_seconds": float(current_app.config["ADMIN_LIVE_REFRESH_SECONDS"]),
         "updated": f"{now.astimezone(zone):%H:%M:%S} {now.astimezone(zone).tzname()}",
     }
 
@@ -583,17 +582,19 @@ def _ordinal(n: int) -> str:
 
 def _access_phrase(poll: Poll) -> str:
     return {
-        "invite": "every issued voting link and QR card",
-        "roster": "every attendee on the roster (by claiming their token)",
-        "open": "every visitor's browser (one voting pass each)",
+        Eligibility.INVITE: "every issued voting link and QR card",
+        Eligibility.ROSTER: "every attendee on the roster (by claiming their token)",
+        Eligibility.OPEN: "every visitor's browser (one voting pass each)",
     }.get(poll.eligibility, "every issued token")
 
 
-def lifecycle_steps(poll: Poll, status: str, turnout: int, shown: int) -> list[LifecycleStep]:
+def lifecycle_steps(
+    poll: Poll, status: PollStatus, turnout: int, shown: int
+) -> list[LifecycleStep]:
     """The next lifecycle actions for this status, each with the consequences it names."""
     places = polls.active_choice_count(poll)
     remaining = max(0, places - shown)
-    if status == "draft":
+    if status == PollStatus.DRAFT:
         return [
             LifecycleStep(
                 "admin.lifecycle_open",
@@ -607,11 +608,11 @@ def lifecycle_steps(poll: Poll, status: str, turnout: int, shown: int) -> list[L
                 ],
             )
         ]
-    if status == "open":
+    if status == PollStatus.OPEN:
         hidden = {
-            "live": "The public already sees the counts live.",
-            "hidden": "The public still sees only the turnout: the counts appear as you reveal them.",
-            "sealed": "The counts are unsealed for organizers; the public sees them only as you reveal them.",
+            ResultsMode.LIVE: "The public already sees the counts live.",
+            ResultsMode.HIDDEN: "The public still sees only the turnout: the counts appear as you reveal them.",
+            ResultsMode.SEALED: "The counts are unsealed for organizers; the public sees them only as you reveal them.",
         }[poll.results_mode]
         ballots = "ballot" if turnout == 1 else "ballots"
         return [
@@ -627,7 +628,7 @@ def lifecycle_steps(poll: Poll, status: str, turnout: int, shown: int) -> list[L
                 ],
             )
         ]
-    if status not in ("closed", "revealing") or remaining == 0:
+    if status not in (PollStatus.CLOSED, PollStatus.REVEALING) or remaining == 0:
         return []
     place = places - shown
     step_lines = [
@@ -638,7 +639,7 @@ def lifecycle_steps(poll: Poll, status: str, turnout: int, shown: int) -> list[L
         step_lines.append("This reveals the winner.")
     if shown == 0:
         step_lines.append("This starts the reveal and publishes the tie-break seed.")
-    if poll.reveal_auto_seconds and status == "revealing":
+    if poll.reveal_auto_seconds and status == PollStatus.REVEALING:
         step_lines.append("Auto-play stops; you continue one place at a time.")
     step_label = "Start the reveal…" if shown == 0 else "Reveal the next place…"
     if place == 1:
@@ -969,7 +970,6 @@ def import_projects() -> ResponseReturnValue:
         commit = request.form.get("commit") == "1"
         report = projects.import_projects(data, filename, actor=_actor(), dry_run=not commit)
     except VotingError as exc:
-        db.session.rollback()
         return render_template(
             "admin/projects.html", projects=projects.list_projects(), error=exc.message
         ), 400
@@ -1002,7 +1002,6 @@ def edit_project(project: str) -> ResponseReturnValue:
         try:
             changed = projects.update_project(project, values, actor=_actor())
         except VotingError as exc:
-            db.session.rollback()
             error = exc.message
         else:
             what = ", ".join(c.replace("_", " ") for c in changed) or "nothing changed"

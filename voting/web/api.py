@@ -6,7 +6,7 @@ from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from voting.errors import InvalidRequest, InvalidToken
+from voting.domain.errors import InvalidRequest, InvalidToken
 from voting.extensions import csrf, limiter
 from voting.services import ballots, polls
 from voting.web import openapi

@@ -5,11 +5,12 @@ from __future__ import annotations
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from voting.errors import InvalidToken
+from voting.domain.errors import InvalidToken
+from voting.domain.statuses import Eligibility
+from voting.domain.tokens import read_voter_token
 from voting.extensions import limiter
 from voting.models import Poll
 from voting.services import issuing, polls, roster
-from voting.tokens import read_voter_token
 from voting.web.limits import address_key, setting
 from voting.web.voter_cookie import cookie_name, set_voter_cookie
 
@@ -21,7 +22,7 @@ bp = Blueprint("claim", __name__)
 def claim(slug: str) -> ResponseReturnValue:
     """An attendee enters their ticket code or email and gets their one token."""
     poll = polls.get_poll(slug)
-    if poll.eligibility != "roster":
+    if poll.eligibility != Eligibility.ROSTER:
         return redirect(url_for("public.ballot", slug=slug), code=303)
     error = None
     if request.method == "POST":
@@ -40,7 +41,7 @@ def claim(slug: str) -> ResponseReturnValue:
 def join(slug: str) -> ResponseReturnValue:
     """Open polls: one voting pass per browser. A GET only shows the button."""
     poll = polls.get_poll(slug)
-    if poll.eligibility != "open":
+    if poll.eligibility != Eligibility.OPEN:
         return redirect(url_for("public.ballot", slug=slug), code=303)
     if _has_token(poll):
         return redirect(url_for("public.ballot", slug=slug), code=303)

@@ -13,7 +13,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
-from voting.errors import AlreadyVoted, VotingError
+from voting.domain.errors import AlreadyVoted, VotingError
 from voting.extensions import limiter
 
 log = logging.getLogger(__name__)

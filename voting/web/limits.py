@@ -9,10 +9,10 @@ from collections.abc import Callable
 
 from flask import current_app, request
 
-from voting.errors import InvalidToken
+from voting.domain.errors import InvalidToken
+from voting.domain.tokens import read_voter_token
 from voting.extensions import client_address
 from voting.services.issuing import voter_signer
-from voting.tokens import read_voter_token
 
 
 def address_key() -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from voting import __name__ as _package
+from voting.domain.statuses import Method, PollStatus, ResultsMode
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -185,11 +186,11 @@ def document() -> dict[str, Any]:
                         "title": {"type": "string"},
                         "status": {
                             "type": "string",
-                            "enum": ["draft", "open", "closed", "revealing", "revealed"],
+                            "enum": [s.value for s in PollStatus],
                         },
-                        "method": {"type": "string", "enum": ["plurality", "approval"]},
+                        "method": {"type": "string", "enum": [m.value for m in Method]},
                         "max_choices": {"type": "integer"},
-                        "results": {"type": "string", "enum": ["live", "hidden", "sealed"]},
+                        "results": {"type": "string", "enum": [m.value for m in ResultsMode]},
                         "opens_at": {"type": "string", "format": "date-time", "nullable": True},
                         "closes_at": {"type": "string", "format": "date-time", "nullable": True},
                         "choices": {
@@ -215,7 +216,7 @@ def document() -> dict[str, Any]:
                         "poll": {"type": "string"},
                         "title": {"type": "string"},
                         "status": {"type": "string"},
-                        "results_mode": {"type": "string", "enum": ["live", "hidden", "sealed"]},
+                        "results_mode": {"type": "string", "enum": [m.value for m in ResultsMode]},
                         "turnout": {"type": "integer"},
                         "places": {"type": "integer"},
                         "opens_at": {"type": "string", "format": "date-time", "nullable": True},

@@ -9,7 +9,8 @@ from urllib.parse import urlsplit
 from flask import Blueprint, current_app, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from voting.errors import InvalidToken
+from voting.domain.errors import InvalidToken
+from voting.domain.statuses import Eligibility
 from voting.qrsheet import qr_svg
 from voting.services import overlay, polls
 
@@ -51,7 +52,7 @@ def show(slug: str) -> ResponseReturnValue:
     # The overlay is broadcast: it gets the public document, never the organizer's.
     doc = polls.results_view(poll)
     # Open polls: the QR leads straight to getting a voting pass (issue 8).
-    path = f"/p/{poll.slug}/join" if poll.eligibility == "open" else f"/p/{poll.slug}"
+    path = f"/p/{poll.slug}/join" if poll.eligibility == Eligibility.OPEN else f"/p/{poll.slug}"
     vote_url = f"{current_app.config['BASE_URL']}{path}"
     parts = urlsplit(vote_url)
     response = current_app.make_response(

@@ -22,12 +22,13 @@ from flask.typing import ResponseReturnValue
 from flask_babel import format_timedelta, ngettext
 from flask_babel import gettext as _
 
-from voting.errors import AlreadyVoted, InvalidRequest, InvalidToken, NotFound, PollNotOpen
+from voting.domain.errors import AlreadyVoted, InvalidRequest, InvalidToken, NotFound, PollNotOpen
+from voting.domain.statuses import FINAL, Eligibility, PollStatus
+from voting.domain.tokens import VoterToken, read_voter_token
 from voting.extensions import limiter
 from voting.models import Poll, Project, utcnow
 from voting.services import ballots, polls, voters
 from voting.services.issuing import voter_signer
-from voting.tokens import VoterToken, read_voter_token
 from voting.web import assets
 from voting.web.limits import address_key, setting
 from voting.web.voter_cookie import COOKIE_PREFIX, cookie_name, set_voter_cookie
@@ -97,11 +98,11 @@ def _visitor(poll: Poll) -> Visitor:
     return Visitor(raw=raw, token=voter.token, receipt=voter.receipt)
 
 
-def _state(poll: Poll, status: str, visitor: Visitor) -> str:
+def _state(poll: Poll, status: PollStatus, visitor: Visitor) -> str:
     """What this visitor can do with this poll now."""
-    if status == "draft":
+    if status == PollStatus.DRAFT:
         return "not-open"
-    if status != "open":
+    if status != PollStatus.OPEN:
         return "closed"
     if visitor.receipt and not poll.allow_revote:
         return "voted"
@@ -300,9 +301,9 @@ def _seconds_until(moment: datetime | None) -> int | None:
 
 def _claim_url(poll: Poll) -> str | None:
     """Where a visitor without a token gets one: roster claim, or an open poll's pass."""
-    if poll.eligibility == "roster":
+    if poll.eligibility == Eligibility.ROSTER:
         return url_for("claim.claim", slug=poll.slug)
-    if poll.eligibility == "open":
+    if poll.eligibility == Eligibility.OPEN:
         return url_for("claim.join", slug=poll.slug)
     return None
 
@@ -322,14 +323,14 @@ def _headers(response: Response) -> Response:
 
 @bp.get("/")
 def home() -> ResponseReturnValue:
-    by_status: dict[str, list[Poll]] = {}
+    by_status: dict[PollStatus, list[Poll]] = {}
     for poll in polls.list_polls():
         by_status.setdefault(polls.effective_status(poll), []).append(poll)
     return render_template(
         "home.html",
-        open_polls=by_status.get("open", []),
-        upcoming=[p for p in by_status.get("draft", []) if p.opens_at is not None],
-        other_polls=[p for s in ("closed", "revealing", "revealed") for p in by_status.get(s, [])],
+        open_polls=by_status.get(PollStatus.OPEN, []),
+        upcoming=[p for p in by_status.get(PollStatus.DRAFT, []) if p.opens_at is not None],
+        other_polls=[p for s in FINAL for p in by_status.get(s, [])],
     )
 
 

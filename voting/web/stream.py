@@ -7,7 +7,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from voting import live
-from voting.errors import InvalidToken, NotFound
+from voting.domain.errors import InvalidToken, NotFound
 from voting.extensions import db, limiter
 from voting.services import overlay, polls
 from voting.web.limits import address_key, setting

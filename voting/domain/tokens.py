@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from itsdangerous import BadData, URLSafeSerializer
 
-from voting.errors import InvalidToken
+from voting.domain.errors import InvalidToken
 
 VOTER_TOKEN_SALT = "voting.voter-token.v1"  # noqa: S105 (a salt, not a secret)
 OVERLAY_KEY_SALT = "voting.overlay-key.v1"
