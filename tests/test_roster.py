@@ -269,8 +269,8 @@ def test_open_poll_in_a_real_browser(make_app: Callable[..., Flask], browser: An
 def test_the_overlay_qr_leads_open_polls_to_their_pass(
     app: Flask, make_poll: Callable[..., str]
 ) -> None:
-    from voting.qrsheet import qr_svg
     from voting.services import overlay
+    from voting.web.qrsheet import qr_svg
 
     slug = make_poll("streamed", eligibility="open")
     with app.app_context():

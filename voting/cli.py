@@ -253,7 +253,7 @@ def tokens_mint(slug: str, count: int, out: Path, qr_sheet: Path | None, batch: 
     out.write_text(minted.csv_text(), encoding="utf-8")
     click.echo(f"Minted {count} tokens for {slug!r} (batch {minted.batch}) into {out}.")
     if qr_sheet is not None:
-        from voting.qrsheet import render_sheet
+        from voting.web.qrsheet import render_sheet
 
         qr_sheet.write_text(render_sheet(minted), encoding="utf-8")
         click.echo(f"QR sheet: {qr_sheet}")
@@ -288,7 +288,7 @@ def tokens_reissue(slug: str, lost: str, out: Path, qr_sheet: Path | None) -> No
     out.write_text(minted.csv_text(), encoding="utf-8")
     click.echo(f"Revoked the lost card; its replacement is in {out}.")
     if qr_sheet is not None:
-        from voting.qrsheet import render_sheet
+        from voting.web.qrsheet import render_sheet
 
         qr_sheet.write_text(render_sheet(minted), encoding="utf-8")
 

@@ -15,6 +15,7 @@ from werkzeug.serving import WSGIRequestHandler
 
 from voting.domain.statuses import ResultsMode
 from voting.extensions import db
+from voting.links import voter_url
 from voting.logs import redact
 from voting.models import utcnow
 from voting.services import issuing, organizers, overlay, polls, projects
@@ -64,7 +65,7 @@ def seed(app: Flask, *, fresh: bool = True) -> DemoInfo:
     minted = issuing.mint_tokens(DEMO_POLL, 50, actor="demo", batch="demo")
     links_file = Path(app.instance_path) / "demo-links.csv"
     links_file.write_text(minted.csv_text(), encoding="utf-8")
-    links = [issuing.voter_url(t) for t in minted.tokens[:3]]
+    links = [voter_url(t) for t in minted.tokens[:3]]
     return DemoInfo(
         username="organizer",
         password=password,

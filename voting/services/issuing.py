@@ -23,6 +23,7 @@ from voting.domain.tokens import (
     sign_voter_token,
 )
 from voting.extensions import db
+from voting.links import voter_url
 from voting.models import Poll, Token, utcnow
 from voting.services import audit
 from voting.services.polls import get_poll
@@ -41,11 +42,6 @@ def voter_signer() -> TokenSigner:
         )
         current_app.extensions["voting.voter_signer"] = cached
     return cached
-
-
-def voter_url(token: str) -> str:
-    """The link a voter opens: BASE_URL/v/<token>."""
-    return f"{current_app.config['BASE_URL']}/v/{token}"
 
 
 @dataclass

@@ -9,6 +9,7 @@ from voting.database import atomic, begin_write
 from voting.domain.errors import InvalidToken
 from voting.domain.tokens import OVERLAY_KEY_SALT, TokenSigner
 from voting.extensions import db
+from voting.links import public_url
 from voting.models import Poll
 from voting.services import audit
 
@@ -24,7 +25,8 @@ def overlay_key(poll: Poll) -> str:
 
 
 def overlay_url(poll: Poll) -> str:
-    return f"{current_app.config['BASE_URL']}/overlay/{poll.slug}?key={overlay_key(poll)}"
+    """The overlay's address for OBS, with its key."""
+    return public_url("overlay.show", slug=poll.slug, key=overlay_key(poll))
 
 
 def check_overlay_key(poll: Poll, key: str | None) -> bool:

@@ -45,12 +45,13 @@ from voting.database import begin_write
 from voting.domain.errors import InvalidRequest, NotFound, VotingError
 from voting.domain.statuses import BEFORE_CLOSE, Eligibility, Method, PollStatus, ResultsMode
 from voting.extensions import db, limiter, login_manager
+from voting.links import public_url, voter_url
 from voting.models import Organizer, Poll, utcnow
-from voting.qrsheet import qr_svg, render_sheet
 from voting.services import audit, exports, issuing, overlay, polls, projects, roster
 from voting.services.organizers import check_password, hash_password
 from voting.web.errors import wants_json
 from voting.web.limits import address_key, login_username_key, setting
+from voting.web.qrsheet import qr_svg, render_sheet
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 login_manager.login_view = "admin.login"
@@ -676,17 +677,16 @@ def lifecycle_steps(
 
 def _poll_context(poll: Poll) -> dict[str, Any]:
     live = _live_context(poll)
-    base = current_app.config["BASE_URL"]
     batches = exports.token_batches(poll)
     return {
         **live,
         "steps": lifecycle_steps(poll, live["status"], live["doc"]["turnout"], live["shown"]),
         "batches": batches,
         "overlay_url": overlay.overlay_url(poll),
-        "ballot_url": f"{base}/p/{poll.slug}",
-        "results_url": f"{base}/p/{poll.slug}/results",
-        "claim_url": f"{base}/p/{poll.slug}/claim",
-        "join_url": f"{base}/p/{poll.slug}/join",
+        "ballot_url": public_url("public.ballot", slug=poll.slug),
+        "results_url": public_url("public.results_page", slug=poll.slug),
+        "claim_url": public_url("claim.claim", slug=poll.slug),
+        "join_url": public_url("claim.join", slug=poll.slug),
         "choices": poll.choices,
     }
 
@@ -932,7 +932,7 @@ def reissue(slug: str) -> ResponseReturnValue:
     if not lost:
         raise InvalidRequest("Paste the lost card's voting link or token.")
     minted = issuing.reissue(slug, lost, actor=_actor())
-    url = issuing.voter_url(minted.tokens[0])
+    url = voter_url(minted.tokens[0])
     return render_template("admin/reissued.html", poll=minted.poll, url=url, qr=qr_svg(url))
 
 

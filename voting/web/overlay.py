@@ -11,8 +11,9 @@ from flask.typing import ResponseReturnValue
 
 from voting.domain.errors import InvalidToken
 from voting.domain.statuses import Eligibility
-from voting.qrsheet import qr_svg
+from voting.links import public_url
 from voting.services import overlay, polls
+from voting.web.qrsheet import qr_svg
 
 bp = Blueprint("overlay", __name__)
 
@@ -52,8 +53,8 @@ def show(slug: str) -> ResponseReturnValue:
     # The overlay is broadcast: it gets the public document, never the organizer's.
     doc = polls.results_view(poll)
     # Open polls: the QR leads straight to getting a voting pass (issue 8).
-    path = f"/p/{poll.slug}/join" if poll.eligibility == Eligibility.OPEN else f"/p/{poll.slug}"
-    vote_url = f"{current_app.config['BASE_URL']}{path}"
+    endpoint = "claim.join" if poll.eligibility == Eligibility.OPEN else "public.ballot"
+    vote_url = public_url(endpoint, slug=poll.slug)
     parts = urlsplit(vote_url)
     response = current_app.make_response(
         render_template(

@@ -7,7 +7,8 @@ from urllib.parse import urlsplit
 import segno
 from flask import render_template
 
-from voting.services.issuing import MintedBatch, voter_url
+from voting.links import path_for, voter_url
+from voting.services.issuing import MintedBatch
 
 CARDS_PER_PAGE = 10
 
@@ -23,8 +24,8 @@ def qr_svg(url: str) -> str:
 
 def render_sheet(batch: MintedBatch) -> str:
     """The HTML sheet for a minted batch, ready to print."""
-    parts = urlsplit(voter_url("x"))
-    short = f"{parts.netloc}/p/{batch.poll.slug}"
+    host = urlsplit(voter_url("x")).netloc
+    short = host + path_for("public.ballot", slug=batch.poll.slug)
     cards = [{"svg": qr_svg(voter_url(t)), "n": i} for i, t in enumerate(batch.tokens, start=1)]
     pages = [cards[i : i + CARDS_PER_PAGE] for i in range(0, len(cards), CARDS_PER_PAGE)]
     return render_template(
