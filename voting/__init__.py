@@ -1,56 +1,7 @@
-"""The community-favorite voting service."""
+"""The community-favorite voting service: `create_app` builds it (see voting.app)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
+from voting.app import create_app
 
-from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
-
-from voting import config as config_module
-from voting import i18n, live
-from voting.config import ROOT
-from voting.database import configure_sqlite, reset_write_intent
-from voting.extensions import csrf, db, limiter, login_manager, migrate, redis_client
-
-
-def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the app: defaults, then the environment, then `config`."""
-    app = Flask(
-        __name__,
-        instance_relative_config=True,
-        template_folder=str(ROOT / "templates"),
-        static_folder=str(ROOT / "static"),
-    )
-    config_module.load(app, config)
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
-
-    db.init_app(app)
-    migrate.init_app(app, db, directory=str(ROOT / "migrations"), compare_type=True)
-    csrf.init_app(app)
-    login_manager.init_app(app)
-    redis_client.init_app(app)
-    limiter.init_app(app)
-    i18n.init_app(app)
-    from voting.services.polls import live_documents
-
-    live.init_app(app, source=live_documents)
-    with app.app_context():
-        if db.engine.dialect.name == "sqlite":
-            configure_sqlite(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
-    app.teardown_appcontext(reset_write_intent)
-
-    if app.config["PROXY_HOPS"]:
-        hops = app.config["PROXY_HOPS"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
-
-    from voting.web import register_web
-
-    register_web(app)
-
-    from voting.cli import register_cli
-
-    register_cli(app)
-    return app
+__all__ = ["create_app"]

@@ -1,4 +1,4 @@
-"""The demo: a dozen shipped projects, an organizer, an open live poll and a few links."""
+"""`voting demo`: a dozen shipped projects, an organizer, an open live poll, a few links, served."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import click
 from flask import Flask
 from flask_migrate import upgrade
-from werkzeug.serving import WSGIRequestHandler
+from werkzeug.serving import WSGIRequestHandler, run_simple
 
+from voting.app import create_app
 from voting.domain.statuses import ResultsMode
 from voting.extensions import db
 from voting.links import voter_url
@@ -74,3 +76,31 @@ def seed(app: Flask, *, fresh: bool = True) -> DemoInfo:
         overlay_url=overlay.overlay_url(poll),
         links_file=links_file,
     )
+
+
+@click.command("demo")
+@click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True)
+@click.option("--no-serve", is_flag=True, help="Seed and print, but do not serve.")
+def demo_command(port: int, no_serve: bool) -> None:
+    """Seed demo projects, an organizer and an open poll; print links; serve on 127.0.0.1."""
+    base_url = f"http://127.0.0.1:{port}"
+    app = create_app(
+        {"DEMO": True, "SQLALCHEMY_DATABASE_URI": "sqlite:///demo.db", "BASE_URL": base_url}
+    )
+    with app.app_context():
+        info = seed(app, fresh=True)
+    click.echo("")
+    click.echo(f"  Community Favorite demo on {base_url}/")
+    click.echo(
+        f"  Organizer login: {base_url}/admin  user: {info.username}  password: {info.password}"
+    )
+    click.echo("  Voter links (each votes once):")
+    for link in info.voter_links:
+        click.echo(f"    {link}")
+    click.echo(f"  Ballot page: {base_url}/p/{info.poll_slug}")
+    click.echo(f"  Results: {base_url}/p/{info.poll_slug}/results")
+    click.echo(f"  Overlay: {info.overlay_url}")
+    click.echo(f"  More voter links: {info.links_file}")
+    click.echo("")
+    if not no_serve:
+        run_simple("127.0.0.1", port, app, threaded=True, request_handler=RedactingRequestHandler)

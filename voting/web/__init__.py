@@ -1,14 +1,14 @@
-"""Blueprints and the one place that turns domain errors into HTTP answers."""
+"""The web layer: blueprints, error answers and page helpers, attached by register_web."""
 
 from __future__ import annotations
 
 from flask import Flask
 
+from voting.web import admin, api, claim, errors, health, overlay, public, stream
+
 
 def register_web(app: Flask) -> None:
     """Attach blueprints, error handlers and template helpers."""
-    from voting.web import admin, api, claim, errors, health, overlay, public, stream
-
     errors.register(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from voting import __name__ as _package
 from voting.domain.statuses import Method, PollStatus, ResultsMode
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -25,7 +24,7 @@ def document() -> dict[str, Any]:
         "info": {
             "title": "Community-favorite voting API",
             "version": "1",
-            "description": f"The public API of {_package}. Every error is JSON with `error` and `message`.",
+            "description": "The public API of the voting service. Every error is JSON with `error` and `message`.",
         },
         "paths": {
             "/api/polls/{slug}": {
