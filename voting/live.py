@@ -39,7 +39,6 @@ from typing import Any, Protocol
 import redis
 from flask import Flask, current_app, has_request_context
 
-from voting.config import ConfigError
 from voting.extensions import db, redis_client
 
 log = logging.getLogger(__name__)
@@ -48,26 +47,6 @@ PUBLIC = "public"
 ORGANIZER = "organizer"
 OVERLAY = "overlay"
 AUDIENCES = (PUBLIC, ORGANIZER, OVERLAY)
-
-# Settings (VOTING_LIVE_* in the environment); create_app keeps any value already given.
-LIVE_DEFAULTS: dict[str, Any] = {
-    # Streams send a heartbeat at least this often (proxies drop idle connections).
-    "LIVE_HEARTBEAT_SECONDS": 15.0,
-    # At most one snapshot per poll per this many seconds, per publisher and per stream.
-    "LIVE_MIN_INTERVAL": 0.25,
-    # The reconnect delay suggested to EventSource (a random 0-2 s is added per stream).
-    "LIVE_RETRY_MS": 3000,
-    # A stream ends after this long; EventSource reconnects with Last-Event-ID, which
-    # re-checks who is listening and spreads long-lived connections over instances.
-    "LIVE_STREAM_SECONDS": 300.0,
-    # While streams are open, recompute from the database at least this often. None: 10 s
-    # with Redis (publishes arrive at once; this only repairs lost ones; at most 2 s while
-    # Redis is unreachable), 1 s without (another process, such as the CLI, cannot notify us).
-    "LIVE_RECONCILE_SECONDS": None,
-    "LIVE_KEY_PREFIX": "voting-live",
-    # Cached snapshots expire from Redis after this long without a change.
-    "LIVE_CACHE_TTL_SECONDS": 2 * 24 * 3600,
-}
 
 _IDLE_EXIT_SECONDS = 5.0
 _LOCK_SECONDS = 5.0
@@ -668,11 +647,6 @@ _EXTENSION = "voting.live"
 
 def init_app(app: Flask, source: Source) -> None:
     """Give the app its hub; `source` computes a poll's documents from the database."""
-    for key, value in LIVE_DEFAULTS.items():
-        app.config.setdefault(key, value)
-    heartbeat = float(app.config["LIVE_HEARTBEAT_SECONDS"])
-    if not 0 < heartbeat <= 15:
-        raise ConfigError("VOTING_LIVE_HEARTBEAT_SECONDS must be more than 0 and at most 15.")
     with app.app_context():
         client = redis_client.get()
     app.extensions[_EXTENSION] = LiveHub(app, source, client)
