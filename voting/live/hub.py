@@ -41,8 +41,8 @@ class LiveHub:
 
     The worker recomputes dirty, due and reconcile-time polls. On its own the hub is the
     embedded default: every change passes through this process, versions come from its
-    clock. SharedHub (voting.live.redis_fanout) shares snapshots through Redis; the methods
-    it overrides are the ones marked as such below.
+    clock. SharedHub (voting.live.redis_fanout) shares snapshots through Redis: it overrides
+    subscribe, refresh, redis_reachable and the hooks under "what SharedHub overrides".
     """
 
     # Seconds between recounts while streams are open, unless LIVE_RECONCILE_SECONDS is set:
