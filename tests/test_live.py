@@ -106,11 +106,11 @@ def test_first_event_at_once_with_headers_retry_and_heartbeats(
 
 
 def test_heartbeat_setting_cannot_exceed_15_seconds(make_app: Callable[..., Flask]) -> None:
-    from voting.config import ConfigError
+    from voting.config import DEFAULTS, ConfigError
 
     with pytest.raises(ConfigError, match="HEARTBEAT"):
         make_app(LIVE_HEARTBEAT_SECONDS=30)
-    assert live.LIVE_DEFAULTS["LIVE_HEARTBEAT_SECONDS"] <= 15
+    assert DEFAULTS["LIVE_HEARTBEAT_SECONDS"] <= 15
 
 
 def test_unknown_poll_and_bad_overlay_key(

@@ -87,6 +87,23 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_STREAM_PER_IP": "600/minute",
     "RATELIMIT_DEVICE_TOKENS_PER_IP": "500/hour",
     "RATELIMIT_DEFAULT": "6000/minute",
+    # Live updates (voting.live; VOTING_LIVE_* in the environment).
+    # Streams send a heartbeat at least this often (proxies drop idle connections).
+    "LIVE_HEARTBEAT_SECONDS": 15.0,
+    # At most one snapshot per poll per this many seconds, per publisher and per stream.
+    "LIVE_MIN_INTERVAL": 0.25,
+    # The reconnect delay suggested to EventSource (a random 0-2 s is added per stream).
+    "LIVE_RETRY_MS": 3000,
+    # A stream ends after this long; EventSource reconnects with Last-Event-ID, which
+    # re-checks who is listening and spreads long-lived connections over instances.
+    "LIVE_STREAM_SECONDS": 300.0,
+    # While streams are open, recompute from the database at least this often. None: 10 s
+    # with Redis (publishes arrive at once; this only repairs lost ones; at most 2 s while
+    # Redis is unreachable), 1 s without (another process, such as the CLI, cannot notify us).
+    "LIVE_RECONCILE_SECONDS": None,
+    "LIVE_KEY_PREFIX": "voting-live",
+    # Cached snapshots expire from Redis after this long without a change.
+    "LIVE_CACHE_TTL_SECONDS": 2 * 24 * 3600,
 }
 
 
@@ -197,3 +214,7 @@ def validate(config: MutableMapping[str, Any]) -> None:
     if not str(config.get("BASE_URL", "")).startswith(("http://", "https://")):
         raise ConfigError("VOTING_BASE_URL must start with http:// or https://.")
     config["BASE_URL"] = str(config["BASE_URL"]).rstrip("/")
+
+    heartbeat = float(config["LIVE_HEARTBEAT_SECONDS"])
+    if not 0 < heartbeat <= 15:
+        raise ConfigError("VOTING_LIVE_HEARTBEAT_SECONDS must be more than 0 and at most 15.")

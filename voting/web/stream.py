@@ -54,7 +54,7 @@ def events(slug: str) -> ResponseReturnValue:
         hub.unsubscribe(sub)
         raise
     response = Response(
-        hub.events(sub, audience, first, key_version=key_version),
+        live.stream_events(hub, sub, audience, first, key_version=key_version),
         mimetype="text/event-stream",
     )
     response.headers["Cache-Control"] = "no-cache, no-store, no-transform"

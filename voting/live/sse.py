@@ -1,0 +1,85 @@
+"""The SSE wire format, and the loop that turns one stream's snapshots into events."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from voting.live.hub import LiveHub, Subscription
+from voting.live.snapshot import OVERLAY, Snapshot, doc_digest
+
+
+def sse_event(
+    event: str, data: Any, *, event_id: int | None = None, retry_ms: int | None = None
+) -> str:
+    """One Server-Sent Event: optional retry and id fields, the event name, JSON data."""
+    lines = []
+    if retry_ms is not None:
+        lines.append(f"retry: {int(retry_ms)}")
+    if event_id is not None:
+        lines.append(f"id: {int(event_id)}")
+    lines.append(f"event: {event}")
+    # JSON never contains a raw newline, so the data fits one data: line.
+    lines.append("data: " + json.dumps(data, separators=(",", ":"), ensure_ascii=False))
+    return "\n".join(lines) + "\n\n"
+
+
+def parse_event_id(value: str | None) -> int | None:
+    """A Last-Event-ID header as a version, or None when it is absent or not ours."""
+    if not value or not value.strip().isdigit() or len(value.strip()) > 18:
+        return None
+    return int(value.strip())
+
+
+def stream_events(
+    hub: LiveHub,
+    sub: Subscription,
+    audience: str,
+    first: Snapshot,
+    *,
+    key_version: int | None = None,
+) -> Iterator[str]:
+    """The SSE body: the current snapshot at once, then changes (coalesced) and heartbeats.
+
+    Ends (and unsubscribes) after LIVE_STREAM_SECONDS, when the hub closes, when the poll
+    was made again under its slug, or when an overlay's key was rotated.
+    """
+    try:
+        retry = hub.retry_ms + random.randint(0, 2000)  # spreads a reconnect storm
+        doc = first.document(audience)
+        yield sse_event("tally", doc, event_id=first.version, retry_ms=retry)
+        sent_version, sent_digest = first.version, doc_digest(doc)
+        started = last_write = last_event = time.monotonic()
+        while True:
+            now = time.monotonic()
+            remaining = started + hub.stream_seconds - now
+            if remaining <= 0 or hub.closed:
+                return
+            sub.wait(min(hub.heartbeat - (now - last_write), remaining))
+            snap = hub.latest(sub.slug)
+            if snap is not None and snap.version > sent_version:
+                pause = last_event + hub.min_interval - time.monotonic()
+                if pause > 0:
+                    time.sleep(pause)
+                    snap = hub.latest(sub.slug) or snap
+                if snap.ident != sub.ident:
+                    return  # the poll was made again under this slug: start over
+                if audience == OVERLAY and snap.docs.overlay_key_version != key_version:
+                    yield sse_event("revoked", {"message": "This overlay link was replaced."})
+                    return
+                doc = snap.document(audience)
+                sent_version = snap.version
+                digest = doc_digest(doc)
+                if digest != sent_digest:
+                    yield sse_event("tally", doc, event_id=snap.version)
+                    sent_digest = digest
+                    last_write = last_event = time.monotonic()
+                    continue
+            if time.monotonic() - last_write >= hub.heartbeat - 0.05:
+                yield sse_event("heartbeat", {"now": int(time.time() * 1000)})
+                last_write = time.monotonic()
+    finally:
+        hub.unsubscribe(sub)
