@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Flask
 
-from voting.web import admin, api, claim, errors, health, overlay, public, stream
+from voting.web import admin, api, claim, errors, health, overlay, public, security, stream
 
 
 def register_web(app: Flask) -> None:
-    """Attach blueprints, error handlers and template helpers."""
+    """Attach blueprints, error handlers, template helpers and the security headers."""
     errors.register(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
@@ -17,3 +17,4 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(overlay.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(claim.bp)
+    security.init_app(app)

@@ -71,7 +71,4 @@ def show(slug: str) -> ResponseReturnValue:
             heartbeat_ms=int(float(current_app.config["LIVE_HEARTBEAT_SECONDS"]) * 1000),
         )
     )
-    # The key is in this page's address: do not let it leak onward or into caches.
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["Cache-Control"] = "no-store"
     return response

@@ -53,11 +53,8 @@ def events(slug: str) -> ResponseReturnValue:
     except BaseException:
         hub.unsubscribe(sub)
         raise
-    response = Response(
+    # Headers (no caching, no proxy buffering): voting.web.security's STREAM policy.
+    return Response(
         live.stream_events(hub, sub, audience, first, key_version=key_version),
         mimetype="text/event-stream",
     )
-    response.headers["Cache-Control"] = "no-cache, no-store, no-transform"
-    response.headers["X-Accel-Buffering"] = "no"
-    response.headers["Vary"] = "Cookie"
-    return response

@@ -1,0 +1,151 @@
+"""The one security-header policy: which headers every answer carries, by the route it came from.
+
+One after-request hook applies it to every response. Each route's policy is looked up by
+its endpoint, then its blueprint; `policy_for` refuses a route that is in neither table,
+and a test walks `app.url_map` with it, so a new page cannot be left out silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from flask import Flask, request
+from werkzeug.wrappers import Response
+
+# Demo videos may be embedded from these hosts only, and only after a tap (static/app.js).
+EMBED_HOSTS = ("https://www.youtube-nocookie.com", "https://player.vimeo.com")
+
+
+def _csp(*, style: str = "'self'") -> str:
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "img-src 'self' data:",
+            "script-src 'self'",
+            f"style-src {style}",
+            f"frame-src {' '.join(EMBED_HOSTS)}",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+            "object-src 'none'",
+        ]
+    )
+
+
+# Pages for attendees: nothing loads from another host.
+PAGE_CSP = _csp()
+# The results page sizes its bars with inline style widths (for pages without JS).
+RESULTS_CSP = _csp(style="'self' 'unsafe-inline'")
+
+# Every answer, whatever its route.
+BASELINE: Mapping[str, str] = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Headers for one kind of answer: `always` on every answer, `html` on HTML ones too."""
+
+    name: str
+    always: Mapping[str, str] = field(default_factory=dict)
+    html: Mapping[str, str] = field(default_factory=dict)
+
+    def headers(self, mimetype: str | None) -> dict[str, str]:
+        """The headers for an answer of this mimetype, the baseline included."""
+        found = {**BASELINE, **self.always}
+        if mimetype == "text/html":
+            found.update(self.html)
+        return found
+
+
+PAGE = Policy("page", html={"Content-Security-Policy": PAGE_CSP})
+RESULTS_PAGE = Policy("results page", html={"Content-Security-Policy": RESULTS_CSP})
+# The answer sets or reads a voter token (cookie or /v/ link): never cached, and the
+# address it came from is never sent onward.
+TOKEN_PAGE = Policy(
+    "token page",
+    always={"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"},
+    html={"Content-Security-Policy": PAGE_CSP},
+)
+# A receipt is this voter's alone.
+PRIVATE_PAGE = Policy(
+    "private page",
+    always={"Cache-Control": "no-store"},
+    html={"Content-Security-Policy": PAGE_CSP},
+)
+# Console pages hold live links and counts: never cache them, never frame them (a framed
+# page could trick a click on "Close voting").
+CONSOLE = Policy(
+    "console",
+    always={
+        "Cache-Control": "no-store",
+        "X-Frame-Options": "DENY",
+        "Content-Security-Policy": "frame-ancestors 'none'",
+    },
+)
+# The overlay's key is in its address: it must not leak onward or into caches.
+OVERLAY = Policy("overlay", always={"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"})
+# An event stream: never cached or transformed, and not buffered by nginx.
+STREAM = Policy(
+    "stream",
+    always={
+        "Cache-Control": "no-cache, no-store, no-transform",
+        "X-Accel-Buffering": "no",
+        "Vary": "Cookie",
+    },
+)
+# JSON, health checks and static files: the baseline only.
+PLAIN = Policy("plain")
+
+BY_ENDPOINT: Mapping[str, Policy] = {
+    "public.voter_link": TOKEN_PAGE,
+    "claim.claim": TOKEN_PAGE,
+    "claim.join": TOKEN_PAGE,
+    "public.receipt": PRIVATE_PAGE,
+    "public.results_page": RESULTS_PAGE,
+    "overlay.show": OVERLAY,
+    "stream.events": STREAM,
+    "static": PLAIN,
+}
+BY_BLUEPRINT: Mapping[str, Policy] = {
+    "public": PAGE,
+    "claim": PAGE,
+    "admin": CONSOLE,
+    "api": PLAIN,
+    "health": PLAIN,
+}
+
+
+class UnlistedRoute(LookupError):
+    """A route that the policy does not name: add its endpoint or blueprint above."""
+
+
+def policy_for(endpoint: str) -> Policy:
+    """The policy of a route, by endpoint, then blueprint."""
+    if endpoint in BY_ENDPOINT:
+        return BY_ENDPOINT[endpoint]
+    blueprint = endpoint.rpartition(".")[0]
+    if blueprint in BY_BLUEPRINT:
+        return BY_BLUEPRINT[blueprint]
+    raise UnlistedRoute(f"no security-header policy for the route {endpoint!r}")
+
+
+def _apply(response: Response) -> Response:
+    # An answer with no route (a 404, a 405) is a page like any other.
+    policy = policy_for(request.endpoint) if request.endpoint else PAGE
+    response.headers.update(policy.headers(response.mimetype))
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Apply the policy to every answer; call after the blueprints are registered.
+
+    A route without a policy stops the app from starting (UnlistedRoute), so it is found
+    by the first test that builds the app, never by a visitor.
+    """
+    for rule in app.url_map.iter_rules():
+        policy_for(rule.endpoint)
+    app.after_request(_apply)
