@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tests.conftest import serving
-from voting.services.projects import OWN_COLUMNS
+from voting.domain.submissions import OWN_COLUMNS
 
 PHONE = {
     "viewport": {"width": 390, "height": 844},

@@ -9,9 +9,10 @@ from sqlalchemy import func, select
 
 from tests.conftest import SHARED_DATA
 from voting.domain.errors import InvalidRequest
+from voting.domain.submissions import slugify
 from voting.extensions import db
 from voting.models import AuditEvent, Project, TeamMember
-from voting.services.projects import import_projects, slugify
+from voting.services.projects import import_projects
 
 HEADER = "slug,title,team,members,category,theme,summary,description,repo_url,demo_url,image_url\n"
 
