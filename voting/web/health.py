@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
-from sqlalchemy import text
 
-from voting.extensions import db, limiter, redis_client
+from voting.extensions import limiter
+from voting.services import readiness
 
 bp = Blueprint("health", __name__)
 
@@ -22,22 +22,6 @@ def healthz() -> ResponseReturnValue:
 @limiter.exempt
 def readyz() -> ResponseReturnValue:
     """The database answers, and Redis too when it is configured."""
-    checks: dict[str, str] = {}
-    ok = True
-    try:
-        db.session.execute(text("SELECT 1"))
-        checks["database"] = "ok"
-    except Exception:
-        checks["database"] = "unreachable"
-        ok = False
-    finally:
-        db.session.rollback()
-    client = redis_client.get()
-    if client is not None:
-        try:
-            client.ping()
-            checks["redis"] = "ok"
-        except Exception:
-            checks["redis"] = "unreachable"
-            ok = False
+    checks = readiness.check()
+    ok = all(state == "ok" for state in checks.values())
     return jsonify(status="ok" if ok else "unavailable", checks=checks), 200 if ok else 503
