@@ -7,8 +7,9 @@ from flask import Flask
 
 def register_web(app: Flask) -> None:
     """Attach blueprints, error handlers and template helpers."""
-    from voting.web import admin, api, claim, errors, health, overlay, public, stream
+    from voting.web import admin, api, claim, errors, health, overlay, public, sessions, stream
 
+    sessions.install(app)
     errors.register(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)

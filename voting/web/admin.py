@@ -16,16 +16,14 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from flask import (
     Blueprint,
-    Flask,
     current_app,
     flash,
-    has_request_context,
     jsonify,
     make_response,
     redirect,
@@ -34,8 +32,6 @@ from flask import (
     session,
     url_for,
 )
-from flask.blueprints import BlueprintSetupState
-from flask.sessions import SecureCookieSessionInterface
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
@@ -72,24 +68,6 @@ _DUMMY_HASH: dict[str, str] = {}
 
 
 # -- session, login and the guard -----------------------------------------------------------
-
-
-class SecureWhenHttpsSessionInterface(SecureCookieSessionInterface):
-    """The session cookie is Secure whenever the request came over HTTPS (or always, by setting).
-
-    Behind a TLS-terminating proxy, VOTING_PROXY_HOPS makes request.is_secure true.
-    """
-
-    def get_cookie_secure(self, app: Flask) -> bool:
-        if app.config.get("SESSION_COOKIE_SECURE"):
-            return True
-        return has_request_context() and request.is_secure
-
-
-@bp.record_once
-def _configure_app(state: BlueprintSetupState) -> None:
-    app = cast(Flask, state.app)
-    app.session_interface = SecureWhenHttpsSessionInterface()
 
 
 @login_manager.user_loader
