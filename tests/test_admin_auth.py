@@ -13,7 +13,6 @@ from flask.testing import FlaskClient
 from tests.admin_support import PASSWORD, Console, csrf_from, make_organizer
 from voting.config import DEFAULTS
 from voting.services import organizers
-from voting.web import admin
 
 
 def _session_cookie(response_headers: list[str]) -> str:
@@ -182,7 +181,7 @@ def test_an_unknown_user_costs_the_same_scrypt_as_a_known_one(
     app = make_app(PASSWORD_HASH_METHOD=method)
     make_organizer(app)
     with app.test_request_context():
-        assert admin._dummy_hash().startswith(method + "$")
+        assert organizers._dummy_hash().startswith(method + "$")
     client = app.test_client()
     token = csrf_from(client.get("/admin/login").get_data(as_text=True))
 

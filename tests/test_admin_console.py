@@ -21,7 +21,7 @@ from voting.domain.tokens import read_voter_token
 from voting.extensions import db
 from voting.models import Poll, PollChoice, Project, Token
 from voting.services import ballots, exports, issuing, overlay, polls, roster
-from voting.web.admin import ballot_chart
+from voting.web.admin.chart import ballot_chart
 
 
 def poll_form(**extra: str | list[str]) -> dict[str, str | list[str]]:

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 from flask import Flask
 
-from voting.web import admin, api, claim, errors, health, overlay, public, security, stream
+from voting.web import (
+    admin,
+    api,
+    claim,
+    errors,
+    health,
+    overlay,
+    public,
+    security,
+    sessions,
+    stream,
+)
 
 
 def register_web(app: Flask) -> None:
-    """Attach blueprints, error handlers, template helpers and the security headers."""
+    """Attach the session cookie, blueprints, error handlers and the security headers."""
+    sessions.install(app)
     errors.register(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)

@@ -1,0 +1,88 @@
+"""Exports (results CSV, full JSON), the audit log, and checking an export file."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from flask import make_response, render_template, request
+from flask.typing import ResponseReturnValue
+
+from voting.domain.errors import InvalidRequest
+from voting.services import audit, exports
+from voting.web.admin.blueprint import actor, bp
+
+# Entries the audit page lists at most, newest first.
+AUDIT_PAGE = 500
+
+
+@bp.post("/polls/<slug>/export.json")
+def export_json(slug: str) -> ResponseReturnValue:
+    doc = exports.export_poll(slug, actor=actor())
+    response = make_response(json.dumps(doc, indent=2, ensure_ascii=False))
+    response.headers["Content-Type"] = "application/json; charset=utf-8"
+    response.headers["Content-Disposition"] = f'attachment; filename="{slug}-export.json"'
+    return response
+
+
+@bp.post("/polls/<slug>/results.csv")
+def export_csv(slug: str) -> ResponseReturnValue:
+    # A byte-order mark so spreadsheet programs read the titles as UTF-8.
+    text = "\ufeff" + exports.results_csv(slug, actor=actor())
+    response = make_response(text)
+    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    response.headers["Content-Disposition"] = f'attachment; filename="{slug}-results.csv"'
+    return response
+
+
+@bp.get("/audit")
+def audit_log() -> ResponseReturnValue:
+    entries = audit.all_entries()
+    problems = audit.verify_chain(entries)
+    poll_filter = request.args.get("poll") or None
+    shown = [e for e in entries if poll_filter is None or e["poll"] == poll_filter]
+    shown.reverse()
+    for entry in shown:
+        entry["moment"] = datetime.fromisoformat(entry["at"].replace("Z", "+00:00"))
+        try:
+            detail = json.loads(entry["detail"])
+        except ValueError:
+            detail = entry["detail"]
+        entry["detail_text"] = (
+            ", ".join(f"{k}: {v}" for k, v in detail.items())
+            if isinstance(detail, dict)
+            else str(detail)
+        )
+    return render_template(
+        "admin/audit.html",
+        entries=shown[:AUDIT_PAGE],
+        total=len(shown),
+        chain_length=len(entries),
+        problems=problems,
+        poll_filter=poll_filter,
+        page_size=AUDIT_PAGE,
+    )
+
+
+@bp.post("/audit/verify-export")
+def verify_export() -> ResponseReturnValue:
+    """`voting verify` from the browser: recount an export file and walk its chain.
+
+    A pure computation on the uploaded file; nothing is written, so nothing is audited.
+    """
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise InvalidRequest("Choose an export file (the JSON from “Download the full export”).")
+    try:
+        doc = json.loads(upload.read().decode("utf-8-sig"))
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidRequest(f"{upload.filename} is not a JSON export.") from None
+    problems = exports.verify_export(doc) if isinstance(doc, dict) else ["not a JSON object"]
+    return render_template(
+        "admin/verify_result.html",
+        filename=upload.filename,
+        problems=problems,
+        ballots=len(doc.get("ballots") or []) if isinstance(doc, dict) else 0,
+        entries=len(doc.get("audit") or []) if isinstance(doc, dict) else 0,
+        poll=(doc.get("poll") or {}).get("slug") if isinstance(doc, dict) else None,
+    ), 200 if not problems else 422
