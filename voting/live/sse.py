@@ -29,7 +29,7 @@ def sse_event(
 
 def parse_event_id(value: str | None) -> int | None:
     """A Last-Event-ID header as a version, or None when it is absent or not ours."""
-    if not value or not value.strip().isdigit() or len(value.strip()) > 18:
+    if not value or not value.strip().isdecimal() or len(value.strip()) > 18:
         return None
     return int(value.strip())
 

@@ -36,7 +36,7 @@ def read_options() -> OverlayOptions:
     theme = request.args.get("theme", THEMES[0])
     layout = request.args.get("layout", LAYOUTS[0])
     raw_top = request.args.get("top", "")
-    top = int(raw_top) if raw_top.isdigit() else DEFAULT_TOP
+    top = int(raw_top) if raw_top.isdecimal() else DEFAULT_TOP
     return OverlayOptions(
         theme=theme if theme in THEMES else THEMES[0],
         layout=layout if layout in LAYOUTS else LAYOUTS[0],

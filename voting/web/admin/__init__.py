@@ -38,7 +38,7 @@ __all__ = ["bp"]
 
 @login_manager.user_loader
 def load_organizer(user_id: str) -> Organizer | None:
-    if not user_id.isdigit():
+    if not user_id.isdecimal():
         return None
     return db.session.get(Organizer, int(user_id))
 

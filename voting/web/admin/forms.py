@@ -91,7 +91,7 @@ class PollForm(ConsoleForm):
 
     def validate_max_choices(self, field: Field) -> None:
         raw = field.data.strip()
-        if self.method.data == Method.APPROVAL and raw and not raw.isdigit():
+        if self.method.data == Method.APPROVAL and raw and not raw.isdecimal():
             raise ValidationError("Max choices must be a whole number.")
 
     def validate_scope(self, field: Field) -> None:
@@ -185,7 +185,7 @@ class MintForm(ConsoleForm):
     batch = StringField(filters=[_stripped])
 
     def validate_count(self, field: Field) -> None:
-        if not field.data.isdigit():
+        if not field.data.isdecimal():
             raise ValidationError("Enter how many links to mint, as a whole number.")
 
     def validate_batch(self, field: Field) -> None:
@@ -205,7 +205,7 @@ class AutoRevealForm(ConsoleForm):
     seconds = StringField(filters=[_stripped])
 
     def validate_seconds(self, field: Field) -> None:
-        if not field.data.isdigit() or not 1 <= int(field.data) <= 600:
+        if not field.data.isdecimal() or not 1 <= int(field.data) <= 600:
             raise ValidationError("Choose between 1 and 600 seconds per place.")
 
 
