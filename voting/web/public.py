@@ -31,6 +31,7 @@ from voting.services import ballots, polls, voters
 from voting.services.issuing import voter_signer
 from voting.web import assets
 from voting.web.limits import address_key, setting
+from voting.web.presenting import refresh_hint, shown_places
 from voting.web.voter_cookie import COOKIE_PREFIX, cookie_name, set_voter_cookie
 
 bp = Blueprint("public", __name__)
@@ -520,8 +521,8 @@ def results_page(slug: str) -> ResponseReturnValue:
         "results.html",
         poll=poll,
         doc=doc,
-        shown=polls.shown_places(doc),
-        refresh=polls.refresh_hint(poll, doc["status"]),
+        shown=shown_places(doc),
+        refresh=refresh_hint(poll, doc["status"]),
         # view=public: an organizer's browser gets what the room sees (it may be projected).
         stream_url=url_for("stream.events", slug=poll.slug, view="public"),
     )
