@@ -24,15 +24,14 @@ from flask_babel import gettext as _
 
 from voting.domain.errors import AlreadyVoted, InvalidRequest, InvalidToken, NotFound, PollNotOpen
 from voting.domain.statuses import FINAL, Eligibility, PollStatus
-from voting.domain.tokens import VoterToken, read_voter_token
+from voting.domain.tokens import VoterToken
 from voting.extensions import limiter
 from voting.models import Poll, Project, utcnow
 from voting.services import ballots, polls, voters
-from voting.services.issuing import voter_signer
 from voting.web import assets
-from voting.web.limits import address_key, setting
+from voting.web.limits import address_key, cookie_token_key, setting
 from voting.web.presenting import refresh_hint, shown_places
-from voting.web.voter_cookie import COOKIE_PREFIX, cookie_name, set_voter_cookie
+from voting.web.voter_cookie import cookie_name, set_voter_cookie
 
 bp = Blueprint("public", __name__)
 bp.add_app_template_global(assets.static_url, "static_url")
@@ -112,17 +111,6 @@ def _state(poll: Poll, status: PollStatus, visitor: Visitor) -> str:
     if visitor.token is None:
         return "no-token"
     return "revote" if visitor.receipt else "vote"
-
-
-def _cookie_token_key() -> str:
-    """Form ballots: the decoded token id from the poll's cookie, else the client address."""
-    for name, raw in request.cookies.items():
-        if name.startswith(COOKIE_PREFIX):
-            try:
-                return "token:" + read_voter_token(voter_signer(), raw).token_id
-            except InvalidToken:
-                continue
-    return address_key()
 
 
 # -- the gallery -------------------------------------------------------------------------------
@@ -465,7 +453,7 @@ def confirm(slug: str) -> ResponseReturnValue:
 
 
 @bp.post("/p/<slug>/cast")
-@limiter.limit(setting("RATELIMIT_BALLOT_PER_TOKEN"), key_func=_cookie_token_key)
+@limiter.limit(setting("RATELIMIT_BALLOT_PER_TOKEN"), key_func=cookie_token_key)
 @limiter.limit(setting("RATELIMIT_BALLOT_PER_IP"), key_func=address_key)
 def cast(slug: str) -> ResponseReturnValue:
     poll = polls.get_poll(slug)
