@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -11,10 +12,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from tests.conftest import in_app, project_slugs
-from voting.domain import schedule
+from voting.domain import schedule, tally
 from voting.domain.errors import InvalidRequest, PollStateError
 from voting.extensions import db
-from voting.models import AuditEvent, Poll, utcnow
+from voting.models import AuditEvent, BallotChoice, Poll, Project, utcnow
 from voting.services import audit, polls
 
 
@@ -25,6 +26,20 @@ def reschedule(app: Flask, slug: str, **times: datetime) -> None:
         for name, moment in times.items():
             setattr(poll, name, moment)
         db.session.commit()
+
+
+def plain_count(poll: Poll) -> dict[str, int]:
+    """Votes per active project, counted in Python from the stored ballots (no GROUP BY)."""
+    rows = db.session.execute(
+        select(BallotChoice.ballot_id, Project.slug)
+        .join(Project, Project.id == BallotChoice.project_id)
+        .where(BallotChoice.poll_id == poll.id)
+    )
+    by_ballot: dict[int, list[str]] = defaultdict(list)
+    for ballot_id, slug in rows:
+        by_ballot[ballot_id].append(slug)
+    active = [c.project.slug for c in poll.choices if not c.withdrawn]
+    return tally.count(by_ballot.values(), active)
 
 
 def vote(client: FlaskClient, slug: str, token: str, choice: str) -> int:
@@ -205,7 +220,7 @@ def test_turnout_and_counts_come_from_one_statement(
     with app.app_context():
         poll = polls.get_poll(slug)
         ballots_cast, votes = polls.counted(poll)
-        assert (ballots_cast, votes) == (polls.turnout(poll), polls.counts(poll))
+        assert (ballots_cast, votes) == (polls.turnout(poll), plain_count(poll))
     assert ballots_cast == 2 and votes[choices[0]] == votes[choices[1]] == 2
     assert sum(votes.values()) == 4  # approval: turnout is ballots, not choices
     with app.app_context():

@@ -164,7 +164,9 @@ def test_no_public_response_carries_hidden_counts(
         # The reveal's first step shows exactly the last place, nothing above it.
         with app.app_context():
             polls.reveal(slug, actor="test", step=True)
-            last = polls.placings(polls.get_poll(slug))[-1].project
+            last = polls.results_view(polls.get_poll(slug), organizer=True)["results"][-1][
+                "project"
+            ]
         for stream in public_streams:
             step = stream.wait_for(lambda e: e.data.get("status") == "revealing", 10)
             assert [r["project"] for r in step.data["results"]] == [last]

@@ -17,7 +17,7 @@ from tests.test_pages import csrf
 from voting.domain.tokens import VoterToken, read_voter_token, sign_voter_token
 from voting.models import Ballot, Project, utcnow
 from voting.services import issuing, polls
-from voting.web.public import fold, short_summary, shuffled, video_embed
+from voting.web.public.gallery import fold, short_summary, shuffled, video_embed
 
 
 def card_slugs(html: str, *, shown_only: bool = False) -> list[str]:

@@ -80,8 +80,11 @@ def test_service_tally_equals_plain_count_for_both_methods(
         assert response.status_code == 201
     with app.app_context():
         poll = polls.get_poll(slug)
-        counts = polls.counts(poll)
-        placings = polls.placings(poll)
+        _, counts = polls.counted(poll)
+        placings = [
+            tally.Placing(project=r["project"], votes=r["votes"], rank=r["rank"])
+            for r in polls.results_view(poll)["results"]
+        ]
         seed = poll.tie_seed
     assert counts == tally.count(ballots, choices)
     assert placings == tally.rank(tally.count(ballots, choices), seed)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeGuard
+from typing import Any
 
 from sqlalchemy import Connection, Integer, Select, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql
@@ -13,14 +13,15 @@ from sqlalchemy.exc import IntegrityError
 
 from voting import live
 from voting.database import atomic, begin_write
-from voting.domain.errors import AlreadyVoted, InvalidRequest, InvalidToken, NotFound, PollNotOpen
+from voting.domain.ballot import check_choices, well_formed
+from voting.domain.errors import AlreadyVoted, InvalidToken, NotFound, PollNotOpen
 from voting.domain.schedule import window_status
 from voting.domain.statuses import PollStatus
 from voting.domain.tokens import VoterToken, read_voter_token
 from voting.extensions import db
 from voting.models import Ballot, BallotChoice, Poll, PollChoice, Project, Token, utcnow
 from voting.services.issuing import voter_signer
-from voting.services.polls import with_poll_lock
+from voting.services.polls.lifecycle import with_poll_lock
 
 # Crockford's base32 without look-alikes: easy to read aloud and type.
 _RECEIPT_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -48,38 +49,6 @@ def read_token_for(poll: Poll, raw: object) -> VoterToken:
     if token.poll_id != poll.id:
         raise InvalidToken("This voting link belongs to another poll.")
     return token
-
-
-def _well_formed(choices: object) -> TypeGuard[list[str]]:
-    return isinstance(choices, list) and all(isinstance(c, str) for c in choices)
-
-
-def _check_choices(max_choices: int, choices: object) -> list[str]:
-    """The shape of the choices: what can be refused without looking projects up."""
-    if not _well_formed(choices):
-        raise InvalidRequest('"choices" must be a list of project slugs.')
-    if not choices:
-        raise InvalidRequest("Choose at least one project.")
-    if len(set(choices)) != len(choices):
-        raise InvalidRequest("Each project can be chosen only once.")
-    if len(choices) > max_choices:
-        noun = "project" if max_choices == 1 else "projects"
-        raise InvalidRequest(f"This poll allows at most {max_choices} {noun} per ballot.")
-    return choices
-
-
-def _project_ids(token: VoterToken, choices: list[str], active: dict[str, int]) -> list[int]:
-    """The project ids of the chosen slugs; each must be an active choice the token may pick."""
-    ids: list[int] = []
-    for slug in choices:
-        if slug not in active:
-            raise InvalidRequest(f"{slug[:80]!r} is not a project in this poll.")
-        if active[slug] in token.excluded:
-            raise InvalidRequest(
-                f"You cannot vote for {slug!r}: it is your own team's project. Pick another one."
-            )
-        ids.append(active[slug])
-    return ids
 
 
 def receipt_for(token_id: str) -> str | None:
@@ -186,11 +155,11 @@ def cast_ballot(slug: str, raw_token: object, choices: Sequence[str] | object) -
     token = read_voter_token(voter_signer(), raw_token)
     begin_write()
     # From here on we hold the poll's key-share lock (PostgreSQL) or the write lock (SQLite),
-    # so the status read below stays true until this transaction ends (polls module doc).
+    # so the status read below stays true until this transaction ends (polls.lifecycle doc).
     conn = db.session.connection()
     # The chosen slugs are looked up in the same query; a list too long for any ballot is
     # refused by the max-choices check below, not sent to the database.
-    wanted = choices if _well_formed(choices) and len(choices) <= _MAX_LOOKUP else []
+    wanted = choices if well_formed(choices) and len(choices) <= _MAX_LOOKUP else []
     rows = conn.execute(
         _locked_read(), {"slug": slug, "token_id": token.token_id, "slugs": wanted}
     ).all()
@@ -208,15 +177,13 @@ def cast_ballot(slug: str, raw_token: object, choices: Sequence[str] | object) -
         raise InvalidToken(
             "This voting link was cancelled by the organizers. Ask them for a new one."
         )
-    try:
-        chosen = _check_choices(row.max_choices, choices)
-        if len(chosen) > len(wanted):  # a poll that allows more than _MAX_LOOKUP choices
-            active = _active_choices(conn, row.id, chosen)
-        else:
-            active = {r.choice_slug: r.choice_id for r in rows if r.choice_id is not None}
-        project_ids = _project_ids(token, chosen, active)
-    except InvalidRequest:
-        raise
+    active = {r.choice_slug: r.choice_id for r in rows if r.choice_id is not None}
+    if well_formed(choices) and row.max_choices >= len(choices) > len(wanted):
+        # A poll that allows more than _MAX_LOOKUP choices: look the rest up now.
+        active = _active_choices(conn, row.id, choices)
+    project_ids = check_choices(
+        choices, max_choices=row.max_choices, active=active, excluded=token.excluded
+    )
 
     receipt = new_receipt()
     minute = utcnow().replace(second=0, microsecond=0)

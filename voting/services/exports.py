@@ -16,6 +16,7 @@ from voting.database import atomic, begin_write
 from voting.domain import tally
 from voting.domain.errors import NotFound, PollStateError
 from voting.domain.statuses import FINAL, TokenKind
+from voting.domain.timestamps import iso
 from voting.domain.tokens import VoterToken, sign_voter_token
 from voting.extensions import db
 from voting.models import Ballot, BallotChoice, Poll, Project, Token
@@ -54,7 +55,7 @@ def export_poll(slug: str, *, actor: str) -> dict[str, Any]:
         "poll": {
             **polls.poll_document(poll),
             "tie_seed": poll.tie_seed if seed_public else None,
-            "closed_at": polls._iso(poll.closed_at),
+            "closed_at": iso(poll.closed_at),
         },
         "projects": [
             _project(p, withdrawn=c.withdrawn) for p, c in zip(projects, poll.choices, strict=True)

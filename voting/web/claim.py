@@ -7,12 +7,10 @@ from flask.typing import ResponseReturnValue
 
 from voting.domain.errors import InvalidToken
 from voting.domain.statuses import Eligibility
-from voting.domain.tokens import read_voter_token
 from voting.extensions import limiter
-from voting.models import Poll
 from voting.services import issuing, polls, roster
 from voting.web.limits import address_key, setting
-from voting.web.voter_cookie import cookie_name, set_voter_cookie
+from voting.web.voter_cookie import cookie_token, set_voter_cookie
 
 bp = Blueprint("claim", __name__)
 
@@ -43,19 +41,9 @@ def join(slug: str) -> ResponseReturnValue:
     poll = polls.get_poll(slug)
     if poll.eligibility != Eligibility.OPEN:
         return redirect(url_for("public.ballot", slug=slug), code=303)
-    if _has_token(poll):
+    if cookie_token(poll) is not None:
         return redirect(url_for("public.ballot", slug=slug), code=303)
     if request.method == "GET":
         return render_template("join.html", poll=poll)
     token = issuing.issue_device_token(poll)
     return set_voter_cookie(redirect(url_for("public.ballot", slug=slug), code=303), poll, token)
-
-
-def _has_token(poll: Poll) -> bool:
-    raw = request.cookies.get(cookie_name(poll))
-    if not raw:
-        return False
-    try:
-        return read_voter_token(issuing.voter_signer(), raw).poll_id == poll.id
-    except InvalidToken:
-        return False

@@ -9,10 +9,8 @@ from collections.abc import Callable
 
 from flask import current_app, request
 
-from voting.domain.errors import InvalidToken
-from voting.domain.tokens import read_voter_token
 from voting.extensions import client_address
-from voting.services.issuing import voter_signer
+from voting.web.voter_cookie import any_cookie_token, decode_token
 
 
 def address_key() -> str:
@@ -23,13 +21,14 @@ def address_key() -> str:
 def ballot_token_key() -> str:
     """A ballot POST: the decoded token id (signature checked), else the client address."""
     body = request.get_json(silent=True)
-    raw = body.get("token") if isinstance(body, dict) else None
-    if isinstance(raw, str):
-        try:
-            return "token:" + read_voter_token(voter_signer(), raw).token_id
-        except InvalidToken:
-            pass
-    return address_key()
+    token = decode_token(body.get("token") if isinstance(body, dict) else None)
+    return "token:" + token.token_id if token is not None else address_key()
+
+
+def cookie_token_key() -> str:
+    """Form ballots: the decoded token id from a voter cookie, else the client address."""
+    token = any_cookie_token()
+    return "token:" + token.token_id if token is not None else address_key()
 
 
 def login_username_key() -> str:

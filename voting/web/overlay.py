@@ -13,6 +13,7 @@ from voting.domain.errors import InvalidToken
 from voting.domain.statuses import Eligibility
 from voting.links import public_url
 from voting.services import overlay, polls
+from voting.web.presenting import shown_places
 from voting.web.qrsheet import qr_svg
 
 bp = Blueprint("overlay", __name__)
@@ -61,7 +62,7 @@ def show(slug: str) -> ResponseReturnValue:
             "overlay.html",
             poll=poll,
             doc=doc,
-            shown=polls.shown_places(doc),
+            shown=shown_places(doc),
             options=read_options(),
             qr=qr_svg(vote_url),
             vote_url=vote_url,

@@ -1,0 +1,246 @@
+"""The ballot and what follows it: the gallery page, confirming, casting, the receipt."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta
+
+from flask import Response, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import format_timedelta, ngettext
+from flask_babel import gettext as _
+
+from voting.domain.ballot import ChoiceProblem, InvalidChoice, check_choices
+from voting.domain.errors import AlreadyVoted, InvalidRequest, InvalidToken, PollNotOpen
+from voting.domain.statuses import Eligibility, PollStatus
+from voting.extensions import limiter
+from voting.models import Poll, Project, utcnow
+from voting.services import ballots, polls
+from voting.web.limits import address_key, cookie_token_key, setting
+from voting.web.public.blueprint import bp
+from voting.web.public.gallery import Card, active_projects, filters_for, short_summary, shuffled
+from voting.web.public.visitor import (
+    CAN_VOTE,
+    PageState,
+    Visitor,
+    page_state,
+    poll_path,
+    visitor_for,
+)
+from voting.web.voter_cookie import cookie_name
+
+ORDER_COOKIE_PREFIX = "vo_"
+THIRTY_DAYS = 60 * 60 * 24 * 30
+
+# The page's words for each way a ballot's choices break the rules (voting.domain.ballot);
+# the API answers with the rule's own English sentence instead.
+_CHOICE_MESSAGES: dict[ChoiceProblem, Callable[[InvalidChoice, Mapping[str, Project]], str]] = {
+    ChoiceProblem.EMPTY: lambda exc, projects: (
+        _("Pick a project first.")
+        if exc.max_choices == 1
+        else _("Pick at least one project first.")
+    ),
+    ChoiceProblem.TOO_MANY: lambda exc, projects: ngettext(
+        "You can pick at most %(num)d project.",
+        "You can pick at most %(num)d projects.",
+        exc.max_choices,
+    ),
+    ChoiceProblem.OWN_TEAM: lambda exc, projects: _(
+        "You cannot vote for %(title)s: it is your own team's project.",
+        title=_title(exc.slug, projects),
+    ),
+}
+
+
+def choice_message(exc: InvalidRequest, projects: Mapping[str, Project]) -> str:
+    """The page's translated sentence for a refused choice (malformed, duplicate, unknown: one)."""
+    if isinstance(exc, InvalidChoice) and exc.reason in _CHOICE_MESSAGES:
+        return _CHOICE_MESSAGES[exc.reason](exc, projects)
+    return _("That choice is not on this ballot. Please pick again.")
+
+
+def _title(slug: str | None, projects: Mapping[str, Project]) -> str:
+    project = projects.get(slug or "")
+    return project.title if project else slug or ""
+
+
+def _by_slug(poll: Poll) -> dict[str, Project]:
+    return {p.slug: p for p in active_projects(poll)}
+
+
+def _order_seed(poll: Poll, visitor: Visitor) -> tuple[str, str | None]:
+    """A seed for this voter's order: their token id, else a random per-browser cookie."""
+    if visitor.token is not None:
+        return f"{poll.id}:{visitor.token.token_id}", None
+    existing = request.cookies.get(f"{ORDER_COOKIE_PREFIX}{poll.id}", "")
+    if re.fullmatch(r"[0-9a-f]{16}", existing):
+        return f"{poll.id}:{existing}", None
+    fresh = secrets.token_hex(8)
+    return f"{poll.id}:{fresh}", fresh
+
+
+def _render_ballot(
+    poll: Poll,
+    status: PollStatus,
+    visitor: Visitor,
+    state: PageState,
+    *,
+    checked: Iterable[str] = (),
+    error: str | None = None,
+    code: int = 200,
+) -> Response:
+    projects = active_projects(poll)
+    seed, new_cookie = _order_seed(poll, visitor)
+    filters = filters_for(projects, request.args.to_dict())
+    wanted = set(checked)
+    cards = [
+        Card(
+            project=p,
+            summary=short_summary(p.summary),
+            shown=filters.matches(p),
+            checked=p.slug in wanted,
+            excluded=p.id in visitor.excluded,
+        )
+        for p in shuffled(projects, seed)
+    ]
+    opens_in = _seconds_until(poll.opens_at)
+    body = render_template(
+        "ballot.html",
+        poll=poll,
+        status=status,
+        state=state,
+        can_vote=state in CAN_VOTE,
+        receipt=visitor.receipt,
+        cards=cards,
+        shown=sum(1 for c in cards if c.shown),
+        filters=filters,
+        error=error,
+        opens_at=poll.opens_at,
+        opens_in=opens_in,
+        opens_in_text=format_timedelta(timedelta(seconds=opens_in or 0), threshold=1.5),
+        claim_url=_claim_url(poll),
+    )
+    response = Response(body, status=code, mimetype="text/html")
+    if new_cookie:
+        response.set_cookie(
+            f"{ORDER_COOKIE_PREFIX}{poll.id}",
+            new_cookie,
+            max_age=THIRTY_DAYS,
+            path=poll_path(poll),
+            httponly=True,
+            samesite="Lax",
+            secure=request.is_secure,
+        )
+    return response
+
+
+def _seconds_until(moment: datetime | None) -> int | None:
+    if moment is None:
+        return None
+    return max(0, int((moment - utcnow()).total_seconds()))
+
+
+def _claim_url(poll: Poll) -> str | None:
+    """Where a visitor without a token gets one: roster claim, or an open poll's pass."""
+    if poll.eligibility == Eligibility.ROSTER:
+        return url_for("claim.claim", slug=poll.slug)
+    if poll.eligibility == Eligibility.OPEN:
+        return url_for("claim.join", slug=poll.slug)
+    return None
+
+
+@bp.get("/p/<slug>")
+def ballot(slug: str) -> ResponseReturnValue:
+    poll = polls.get_poll(slug)
+    status = polls.effective_status(poll)
+    visitor = visitor_for(poll)
+    state = page_state(poll, status, visitor)
+    if state == PageState.CLOSED:
+        return render_template("notice.html", kind="closed", poll=poll, receipt=visitor.receipt)
+    if state == PageState.VOTED:
+        return render_template("receipt.html", poll=poll, receipt=visitor.receipt, already=True)
+    if state == PageState.INVALID:
+        response = Response(
+            render_template("notice.html", kind="invalid-link", poll=poll, reason=visitor.problem),
+            mimetype="text/html",
+        )
+        response.delete_cookie(cookie_name(poll), path=poll_path(poll))
+        return response
+    picked = request.args.getlist("choice")
+    return _render_ballot(poll, status, visitor, state, checked=picked)
+
+
+@bp.post("/p/<slug>/confirm")
+def confirm(slug: str) -> ResponseReturnValue:
+    poll = polls.get_poll(slug)
+    status = polls.effective_status(poll)
+    visitor = visitor_for(poll)
+    state = page_state(poll, status, visitor)
+    if state not in CAN_VOTE:
+        return redirect(poll_path(poll), code=303)
+    chosen = request.form.getlist("choice")
+    by_slug = _by_slug(poll)
+    try:
+        # The same rules the ballot is cast under, checked before the voter confirms.
+        check_choices(
+            chosen,
+            max_choices=poll.max_choices,
+            active={s: p.id for s, p in by_slug.items()},
+            excluded=visitor.excluded,
+        )
+    except InvalidChoice as exc:
+        problem = choice_message(exc, by_slug)
+        return _render_ballot(poll, status, visitor, state, checked=chosen, error=problem, code=400)
+    return render_template(
+        "confirm.html",
+        poll=poll,
+        chosen=[by_slug[s] for s in chosen],
+        revote=state == PageState.REVOTE,
+    )
+
+
+@bp.post("/p/<slug>/cast")
+@limiter.limit(setting("RATELIMIT_BALLOT_PER_TOKEN"), key_func=cookie_token_key)
+@limiter.limit(setting("RATELIMIT_BALLOT_PER_IP"), key_func=address_key)
+def cast(slug: str) -> ResponseReturnValue:
+    poll = polls.get_poll(slug)
+    visitor = visitor_for(poll)
+    if visitor.problem:
+        return render_template(
+            "notice.html", kind="invalid-link", poll=poll, reason=visitor.problem
+        ), 403
+    if visitor.raw is None:
+        return render_template("notice.html", kind="no-token", poll=poll), 403
+    choices = request.form.getlist("choice")
+    try:
+        ballots.cast_ballot(slug, visitor.raw, choices)
+    except (AlreadyVoted, PollNotOpen):
+        # The ballot page now shows this voter's receipt, or that the poll has closed.
+        return redirect(poll_path(poll), code=303)
+    except InvalidToken:
+        # Revoked between the check above and the cast.
+        return render_template("notice.html", kind="invalid-link", poll=poll), 403
+    except InvalidRequest as exc:
+        status = polls.effective_status(poll)
+        state = page_state(poll, status, visitor)
+        problem = choice_message(exc, _by_slug(poll))
+        return _render_ballot(
+            poll, status, visitor, state, checked=choices, error=problem, code=400
+        )
+    return redirect(url_for("public.receipt", slug=slug), code=303)
+
+
+@bp.get("/p/<slug>/receipt")
+def receipt(slug: str) -> ResponseReturnValue:
+    poll = polls.get_poll(slug)
+    visitor = visitor_for(poll)
+    if not visitor.receipt:
+        return redirect(poll_path(poll), code=303)
+    response = Response(
+        render_template("receipt.html", poll=poll, receipt=visitor.receipt, already=False),
+        mimetype="text/html",
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
