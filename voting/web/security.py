@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from flask import Flask, request
 from werkzeug.wrappers import Response
 
-# Demo videos may be embedded from these hosts only, and only after a tap (static/app.js).
-EMBED_HOSTS = ("https://www.youtube-nocookie.com", "https://player.vimeo.com")
+from voting.web.public.gallery import EMBED_HOSTS
 
 
 def _csp(*, style: str = "'self'") -> str:

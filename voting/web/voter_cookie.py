@@ -54,7 +54,11 @@ def any_cookie_token() -> VoterToken | None:
 
 
 def set_voter_cookie(response: Response, poll: Poll, token: str) -> Response:
-    """Store the token for this poll's pages only; no-store and no-referrer on the way."""
+    """Store the token for this poll's pages only.
+
+    Every route that calls this answers no-store and no-referrer (TOKEN_PAGE in
+    voting.web.security); a new caller must be listed there too.
+    """
     response.set_cookie(
         cookie_name(poll),
         token,
@@ -64,6 +68,4 @@ def set_voter_cookie(response: Response, poll: Poll, token: str) -> Response:
         samesite="Lax",
         secure=request.is_secure,
     )
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["Cache-Control"] = "no-store"
     return response

@@ -238,9 +238,5 @@ def receipt(slug: str) -> ResponseReturnValue:
     visitor = visitor_for(poll)
     if not visitor.receipt:
         return redirect(poll_path(poll), code=303)
-    response = Response(
-        render_template("receipt.html", poll=poll, receipt=visitor.receipt, already=False),
-        mimetype="text/html",
-    )
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    # Never cached: PRIVATE_PAGE in voting.web.security.
+    return render_template("receipt.html", poll=poll, receipt=visitor.receipt, already=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from flask import Response, redirect, render_template, request, url_for
+from flask import redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from voting.domain.errors import NotFound
@@ -44,14 +44,8 @@ def voter_link(token: str) -> ResponseReturnValue:
     try:
         voter = voters.check_token(token)
     except voters.UnusableLink as exc:
-        page = Response(
-            render_template("notice.html", kind="invalid-link", reason=exc.reason),
-            status=403,
-            mimetype="text/html",
-        )
-        page.headers["Referrer-Policy"] = "no-referrer"
-        page.headers["Cache-Control"] = "no-store"
-        return page
+        # No caching and no referrer (the link is in the address): TOKEN_PAGE in web.security.
+        return render_template("notice.html", kind="invalid-link", reason=exc.reason), 403
     return set_voter_cookie(redirect(poll_path(voter.poll), code=303), voter.poll, token)
 
 
