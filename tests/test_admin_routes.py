@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 from werkzeug.routing import Rule
 
 from tests.admin_support import PASSWORD, Console, csrf_from, snapshot
-from tests.conftest import SHARED_DATA
+from tests.support import SHARED_DATA
 from voting.services import issuing, polls
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}

@@ -7,7 +7,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from tests.conftest import SHARED_DATA
+from tests.support import SHARED_DATA
 from voting.errors import InvalidRequest
 from voting.extensions import db
 from voting.models import AuditEvent, Project, TeamMember

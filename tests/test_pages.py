@@ -9,7 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from tests.conftest import in_app
+from tests.support import in_app
 from voting.models import Ballot, Project
 
 

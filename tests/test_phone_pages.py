@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from tests.conftest import in_app
+from tests.support import in_app
 from tests.test_pages import csrf
 from voting.models import Ballot, Project, utcnow
 from voting.services import issuing, polls
@@ -457,7 +457,7 @@ def test_form_ballots_are_rate_limited_per_token(
 ) -> None:
     limited = make_app(RATELIMIT_ENABLED=True, RATELIMIT_BALLOT_PER_TOKEN="2/minute")
     with limited.app_context():
-        from tests.conftest import import_samples
+        from tests.support import import_samples
 
         import_samples()
         polls.create_poll(polls.PollSpec(slug="rl", title="Limits"), actor="test")

@@ -19,8 +19,8 @@ import redis
 from flask import Flask
 from sqlalchemy import func, select
 
-from tests.conftest import TEST_SECRET, import_samples, in_app
 from tests.live_support import RedisProcess, free_port, redis_process
+from tests.support import TEST_SECRET, import_samples, in_app
 from voting.models import Ballot
 from voting.services import issuing, polls
 
