@@ -326,6 +326,8 @@ def test_the_lifecycle_works_without_javascript(
 # -- Must show 4: axe-core ----------------------------------------------------------------
 
 
+# axe-core on every console page in two colour schemes: about a minute under load.
+@pytest.mark.timeout(240)
 def test_the_console_passes_axe_core_with_no_violations(
     make_app: Callable[..., Flask], browser: Any, screenshots: Path
 ) -> None:
