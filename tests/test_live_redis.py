@@ -111,6 +111,8 @@ def instance_env(base_config: dict[str, Any], redis_url: str, prefix: str) -> di
 
 
 @pytest.mark.slow
+# Two gunicorn processes and two CLI runs, each starting the app: 20-50 s on a loaded machine.
+@pytest.mark.timeout(180)
 def test_a_ballot_cast_on_one_instance_reaches_the_other_through_redis(
     app: Flask,
     make_poll: Callable[..., str],
@@ -125,7 +127,7 @@ def test_a_ballot_cast_on_one_instance_reaches_the_other_through_redis(
     latencies: list[float] = []
     # B reconciles with the database only every 60 s (instance_env), so an event that reaches
     # it within the 5 s waits below came through Redis. How fast is printed, not asserted:
-    # a loaded machine is slow, not wrong (docs/benchmarks.md has the figures).
+    # a loaded machine is slow, not wrong (docs/benchmarks.md, "Live updates across instances").
     with gunicorn(env) as a, gunicorn(env) as b, SSEClient(f"{b}/api/polls/{slug}/events") as on_b:
         assert on_b.next().data["turnout"] == 0
         for n, (token, choice) in enumerate(zip(tokens, choices, strict=True), start=1):
