@@ -1,9 +1,10 @@
-"""Fixtures and hooks: app, client, runner, database isolation and small factories, for both backends.
+"""Fixtures and hooks only: app, client, runner, database isolation, small factories, browser.
 
 The backend comes from VOTING_TEST_DATABASE_URL (PostgreSQL) or defaults to a SQLite file.
 Redis-backed tests use VOTING_TEST_REDIS_URL (default redis://127.0.0.1:6379/15). With
 VOTING_REQUIRE_SERVICES=1 (CI), a test whose service is unreachable fails instead of skipping.
-Every test that drives Chromium (through the `browser` fixture) is marked `browser`.
+A test drives Chromium through the `browser` fixture, and every such test is marked `browser`
+(CI runs them once, on PostgreSQL). Both backends run everything else.
 Plain helpers that test modules import are in tests/support.py, never here.
 """
 
@@ -22,6 +23,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from flask_migrate import upgrade
 from sqlalchemy import text
 
+from tests.live_support import RedisProcess
 from tests.support import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -138,6 +140,15 @@ def runner(app: Flask) -> FlaskCliRunner:
 @pytest.fixture
 def is_postgres(database_url: str) -> bool:
     return database_url.startswith(("postgres", "postgresql"))
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisProcess]:
+    """A throwaway redis-server on a free port; the test can kill and restart it."""
+    server = RedisProcess()
+    server.start()
+    yield server
+    server.kill()
 
 
 @pytest.fixture(scope="session")

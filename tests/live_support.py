@@ -12,7 +12,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -220,14 +220,6 @@ class RedisProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=10)
-
-
-def redis_process() -> Iterator[RedisProcess]:
-    """For a fixture: a started throwaway Redis, killed afterwards."""
-    server = RedisProcess()
-    server.start()
-    yield server
-    server.kill()
 
 
 class TCPProxy:

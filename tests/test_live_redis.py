@@ -25,7 +25,6 @@ from tests.live_support import (
     SSEClient,
     free_port,
     post_ballot,
-    redis_process,
     wait_until,
 )
 from tests.support import TEST_SECRET, in_app, make_poll_on, mint_on, serving
@@ -34,11 +33,6 @@ from voting.models import Ballot
 from voting.services import polls
 
 BIN = Path(sys.executable).parent
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisProcess]:
-    yield from redis_process()
 
 
 def truth(app: Flask, slug: str) -> dict[str, Any]:
