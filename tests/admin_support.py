@@ -12,17 +12,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, text
 from werkzeug.test import TestResponse
 
+from tests.support import csrf_from
 from voting.extensions import db
 from voting.models import AuditEvent
 from voting.services import organizers
 
 PASSWORD = "a long enough password"
-
-
-def csrf_from(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert match, "no CSRF field on the page"
-    return match.group(1)
 
 
 def make_organizer(app: Flask, username: str = "ana", password: str = PASSWORD) -> None:

@@ -1,17 +1,18 @@
-"""Fixtures: app, client, runner, database isolation and small factories, for both backends.
+"""Fixtures and hooks only: app, client, runner, database isolation, small factories, browser.
 
 The backend comes from VOTING_TEST_DATABASE_URL (PostgreSQL) or defaults to a SQLite file.
 Redis-backed tests use VOTING_TEST_REDIS_URL (default redis://127.0.0.1:6379/15). With
 VOTING_REQUIRE_SERVICES=1 (CI), a test whose service is unreachable fails instead of skipping.
+A test drives Chromium through the `browser` fixture, and every such test is marked `browser`
+(CI runs them once, on PostgreSQL). Both backends run everything else.
+Plain helpers that test modules import are in tests/support.py, never here.
 """
 
 from __future__ import annotations
 
+import functools
 import os
-import secrets
-import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,25 +22,28 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from flask_migrate import upgrade
 from sqlalchemy import text
-from werkzeug.serving import make_server
 
+from tests.live_support import RedisProcess
+from tests.support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PHONE,
+    TEST_SECRET,
+    make_poll_on,
+    mint_on,
+    need_service,
+    screenshot_folder,
+    serving,
+)
 from voting import create_app, live
 from voting.extensions import db
-from voting.services import issuing, polls, projects
-
-# Copies of ../shared/data, so a fresh clone tests without anything beside it.
-SHARED_DATA = Path(__file__).resolve().parent / "data"
-# Tests that take screenshots for the README write them here.
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
-REQUIRE_SERVICES = os.environ.get("VOTING_REQUIRE_SERVICES") == "1"
-TEST_SECRET = "test-secret-key-" + "x" * 32
 
 
-def need_service(reason: str) -> None:
-    """Skip locally, fail in CI: a test that needs a service must run there."""
-    if REQUIRE_SERVICES:
-        pytest.fail(f"required service unavailable: {reason}")
-    pytest.skip(reason)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses the browser fixture (directly or through another) `browser`."""
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
 
 
 @pytest.fixture(scope="session")
@@ -138,6 +142,15 @@ def is_postgres(database_url: str) -> bool:
     return database_url.startswith(("postgres", "postgresql"))
 
 
+@pytest.fixture
+def own_redis() -> Iterator[RedisProcess]:
+    """A throwaway redis-server on a free port; the test can kill and restart it."""
+    server = RedisProcess()
+    server.start()
+    yield server
+    server.kill()
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     url = os.environ.get("VOTING_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -148,30 +161,7 @@ def redis_url() -> str:
     return url
 
 
-# -- a real server and a real browser -------------------------------------------------------
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@contextmanager
-def serving(app: Flask) -> Iterator[str]:
-    """Serve an app over HTTP on 127.0.0.1 (threaded) for as long as the block runs."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+# -- a real server, a real browser, and where screenshots go ---------------------------------
 
 
 @pytest.fixture
@@ -199,62 +189,27 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def phone(browser: Any) -> Iterator[Any]:
     """A fresh browser context the size of a phone (390x844)."""
-    context = browser.new_context(
-        viewport={"width": 390, "height": 844},
-        device_scale_factor=2,
-        is_mobile=True,
-        has_touch=True,
-    )
+    context = browser.new_context(**PHONE)
     yield context
     context.close()
+
+
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    """The folder a test saves its screenshots in: $VOTING_SCREENSHOTS_DIR, else its tmp_path."""
+    return screenshot_folder(tmp_path)
 
 
 # -- factories ----------------------------------------------------------------------------
 
 
-def import_samples() -> None:
-    projects.import_projects(
-        (SHARED_DATA / "projects-sample.csv").read_bytes(), "projects-sample.csv"
-    )
-
-
 @pytest.fixture
 def make_poll(app: Flask) -> Callable[..., str]:
-    """Import the sample projects (once) and create a poll; open it unless told not to.
-
-    Factories push their own short app context: a test must not hold one open while it
-    makes requests, or the requests would share its session (and its snapshot).
-    """
-
-    def factory(slug: str | None = None, *, open_: bool = True, **spec: Any) -> str:
-        with app.app_context():
-            if not db.session.execute(text("SELECT count(*) FROM projects")).scalar():
-                import_samples()
-            slug = slug or "poll-" + secrets.token_hex(3)
-            title = spec.pop("title", "Test poll")
-            polls.create_poll(polls.PollSpec(slug=slug, title=title, **spec), actor="test")
-            if open_:
-                polls.open_poll(slug, actor="test")
-        return slug
-
-    return factory
+    """make_poll(slug=None, *, open_=True, **spec): support.make_poll_on on the test app."""
+    return functools.partial(make_poll_on, app)
 
 
 @pytest.fixture
 def mint(app: Flask) -> Callable[..., list[str]]:
-    def factory(slug: str, count: int = 1) -> list[str]:
-        with app.app_context():
-            return issuing.mint_tokens(slug, count, actor="test").tokens
-
-    return factory
-
-
-def in_app(app: Flask, query: Any) -> Any:
-    """Run a read in a fresh app context and return its single result."""
-    with app.app_context():
-        return db.session.execute(query).scalar_one()
-
-
-def project_slugs(app: Flask, slug: str) -> list[str]:
-    with app.app_context():
-        return [c["project"] for c in polls.poll_document(polls.get_poll(slug))["choices"]]
+    """mint(slug, count=1): support.mint_on on the test app."""
+    return functools.partial(mint_on, app)

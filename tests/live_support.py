@@ -12,17 +12,15 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import redis
-from flask import Flask
-from werkzeug.serving import make_server
 
-from tests.conftest import need_service
+from tests.support import need_service
 
 
 def free_port() -> int:
@@ -176,20 +174,6 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10, interval: flo
     return predicate()
 
 
-@contextmanager
-def serving_app(app: Flask, port: int = 0) -> Iterator[str]:
-    """Serve an app over HTTP on 127.0.0.1 (threaded) while the block runs."""
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
-
-
 class RedisProcess:
     """A throwaway redis-server on a free port that a test may kill and start again."""
 
@@ -236,14 +220,6 @@ class RedisProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=10)
-
-
-def redis_process() -> Iterator[RedisProcess]:
-    """For a fixture: a started throwaway Redis, killed afterwards."""
-    server = RedisProcess()
-    server.start()
-    yield server
-    server.kill()
 
 
 class TCPProxy:
@@ -307,28 +283,3 @@ class TCPProxy:
             with suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
             conn.close()
-
-
-def open_poll_on(app: Flask, slug: str, **spec: Any) -> str:
-    """Import the sample projects if needed, then create and open a poll, in app's database."""
-    from sqlalchemy import text
-
-    from tests.conftest import import_samples
-    from voting.extensions import db
-    from voting.services import polls
-
-    with app.app_context():
-        if not db.session.execute(text("SELECT count(*) FROM projects")).scalar():
-            import_samples()
-        polls.create_poll(
-            polls.PollSpec(slug=slug, title=spec.pop("title", "Live"), **spec), actor="test"
-        )
-        polls.open_poll(slug, actor="test")
-    return slug
-
-
-def mint_on(app: Flask, slug: str, count: int) -> list[str]:
-    from voting.services import issuing
-
-    with app.app_context():
-        return issuing.mint_tokens(slug, count, actor="test").tokens

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,15 +12,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.conftest import serving
+from tests.support import PHONE, serving
 from voting.domain.submissions import OWN_COLUMNS
-
-PHONE = {
-    "viewport": {"width": 390, "height": 844},
-    "device_scale_factor": 2,
-    "is_mobile": True,
-    "has_touch": True,
-}
 
 
 @contextmanager
@@ -79,16 +71,11 @@ def small_targets(page: Any) -> list[str]:
     )
 
 
-def screenshot_dir() -> Path | None:
-    """Where the screenshots go: $VOTING_SCREENSHOTS_DIR (docs/screenshots for the README)."""
-    target = os.environ.get("VOTING_SCREENSHOTS_DIR")
-    return Path(target) if target else None
+def shoot(page: Any, name: str, folder: Path) -> Path:
+    """A phone-size screenshot of what the visitor sees, saved as folder/phone-<name>.png.
 
-
-def shoot(page: Any, name: str, fallback: Path) -> Path:
-    """A phone-size screenshot of what the visitor sees, saved as phone-<name>.png."""
-    folder = screenshot_dir() or fallback
-    folder.mkdir(parents=True, exist_ok=True)
+    `folder` is the `screenshots` fixture: docs/screenshots only when VOTING_SCREENSHOTS_DIR says so.
+    """
     path = folder / f"phone-{name}.png"
     page.screenshot(path=str(path), scale="css", animations="disabled", caret="hide")
     return path

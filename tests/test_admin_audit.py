@@ -23,7 +23,7 @@ from tests.admin_support import (
     make_organizer,
     snapshot,
 )
-from tests.conftest import SHARED_DATA
+from tests.support import SHARED_DATA
 from voting.extensions import db
 from voting.models import AuditEvent
 from voting.services import issuing, polls

@@ -10,7 +10,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.admin_support import PASSWORD, Console, csrf_from, make_organizer
+from tests.admin_support import PASSWORD, Console, make_organizer
+from tests.support import csrf_from
 from voting.config import DEFAULTS
 from voting.services import organizers
 

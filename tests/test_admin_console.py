@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from tests.admin_support import Console, audit_actions, snapshot, visible_text
-from tests.conftest import in_app
+from tests.support import in_app
 from voting.domain.tokens import read_voter_token
 from voting.extensions import db
 from voting.models import Poll, PollChoice, Project, Token

@@ -18,8 +18,8 @@ from flask import Flask, url_for
 from flask.testing import FlaskClient
 from werkzeug.routing import Rule
 
-from tests.admin_support import PASSWORD, Console, csrf_from, snapshot
-from tests.conftest import SHARED_DATA
+from tests.admin_support import PASSWORD, Console, snapshot
+from tests.support import SHARED_DATA, csrf_from
 from voting.services import issuing, polls
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}

@@ -81,7 +81,7 @@ def test_api_answers_follow_the_contract(app: Flask, client: FlaskClient) -> Non
 
 
 def _open_poll_with_projects(app: Flask) -> str:
-    from tests.conftest import import_samples
+    from tests.support import import_samples
 
     import_samples()
     polls.create_poll(polls.PollSpec(slug="api-poll", title="API"), actor="test")

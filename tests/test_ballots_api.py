@@ -8,7 +8,7 @@ from flask.testing import FlaskClient
 from itsdangerous import URLSafeSerializer
 from sqlalchemy import func, select
 
-from tests.conftest import TEST_SECRET, in_app, project_slugs
+from tests.support import TEST_SECRET, in_app, project_slugs
 from voting.domain.tokens import (
     VOTER_TOKEN_SALT,
     TokenSigner,
@@ -159,7 +159,7 @@ def test_key_rotation(make_app: Callable[..., Flask]) -> None:
     old_key, new_key = "old-secret-" + "o" * 30, "new-secret-" + "n" * 30
     app = make_app(SECRET_KEY=old_key)
     with app.app_context():
-        from tests.conftest import import_samples
+        from tests.support import import_samples
 
         import_samples()
         polls.create_poll(polls.PollSpec(slug="rot", title="Rotation"), actor="test")

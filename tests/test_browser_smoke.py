@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import func, select
 
-from tests.conftest import in_app
+from tests.support import in_app
 from voting.models import Ballot
 
 

@@ -13,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import func, select, update
 
-from tests.conftest import SCREENSHOTS, SHARED_DATA, in_app
+from tests.support import SHARED_DATA, in_app
 from voting.extensions import db
 from voting.models import AuditEvent, Organizer, Poll, Token
 from voting.services import polls
@@ -196,7 +196,7 @@ def test_cli_refuses_a_schedule_in_the_past_like_the_console(
 
 
 def test_qr_sheet_opens_and_prints_ten_cards_a_page(
-    runner: FlaskCliRunner, browser, tmp_path: Path
+    runner: FlaskCliRunner, browser, tmp_path: Path, screenshots: Path
 ) -> None:  # type: ignore[no-untyped-def]
     invoke(runner, "projects", "import", str(SHARED_DATA / "projects-sample.csv"))
     invoke(runner, "polls", "create", "cf", "--title", "Community Favorite")
@@ -221,15 +221,14 @@ def test_qr_sheet_opens_and_prints_ten_cards_a_page(
     pdf = page.pdf(format="A4")
     pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
     assert pages == 3, pages  # 25 cards, ten to a page
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.set_viewport_size({"width": 900, "height": 1200})
-    page.screenshot(path=SCREENSHOTS / "qr-sheet.png")
+    page.screenshot(path=screenshots / "qr-sheet.png")
     page.close()
     # The printed codes scan: decode the screenshot and match the minted links.
     import zxingcpp
     from PIL import Image
 
-    decoded = {r.text for r in zxingcpp.read_barcodes(Image.open(SCREENSHOTS / "qr-sheet.png"))}
+    decoded = {r.text for r in zxingcpp.read_barcodes(Image.open(screenshots / "qr-sheet.png"))}
     minted = set(
         re.findall(r"http://vote\.test/v/\S+", (tmp_path / "t.csv").read_text(encoding="utf-8"))
     )

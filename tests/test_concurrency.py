@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from tests.conftest import in_app, project_slugs
+from tests.support import in_app, project_slugs
 from voting.models import Ballot
 from voting.services import polls
 

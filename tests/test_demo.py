@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -12,13 +11,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tests.live_support import free_port, wait_until
 from voting.logs import redact
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -60,13 +54,16 @@ def test_demo_serves_and_redacts_tokens(tmp_path: Path) -> None:
             opener.open(links[0], timeout=5)
         except urllib.error.HTTPError as exc:
             assert exc.code == 303 and exc.headers["Location"] == "/p/community-favorite"
-        time.sleep(0.3)
         token = links[0].rsplit("/", 1)[1]
-        served_log = (
-            Path(log.name).read_text().split("Voter links", 1)[1].split("More voter links", 1)[1]
-        )
-        assert "/v/[redacted]" in served_log
-        assert token not in served_log
+
+        def served_log() -> str:
+            text = Path(log.name).read_text()
+            return text.split("Voter links", 1)[1].split("More voter links", 1)[1]
+
+        # The server logs a request once it has answered it: wait for that line to be written.
+        assert wait_until(lambda: "/v/" in served_log()), "the request was never logged"
+        assert "/v/[redacted]" in served_log()
+        assert token not in served_log()
     finally:
         proc.terminate()
         proc.wait(timeout=10)

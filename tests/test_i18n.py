@@ -16,8 +16,8 @@ from babel.messages.pofile import read_po
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.test_pages import csrf
-from voting import ROOT
+from tests.support import csrf_from
+from voting.config import ROOT
 from voting.i18n import moment, plural_variants
 
 TRANSLATIONS = ROOT / "translations"
@@ -94,7 +94,7 @@ def test_after_a_post_the_switcher_leads_to_the_ballot(
     client.get(f"/v/{token}")
     page = client.get(f"/p/{slug}").get_data(as_text=True)
     confirm = client.post(
-        f"/p/{slug}/confirm", data={"csrf_token": csrf(page), "choice": "flood-watch"}
+        f"/p/{slug}/confirm", data={"csrf_token": csrf_from(page), "choice": "flood-watch"}
     ).get_data(as_text=True)
     assert f'<a href="/p/{slug}?lang=es" lang="es"' in confirm
 
@@ -118,11 +118,15 @@ def test_the_whole_ballot_flow_in_spanish(
     for english in ("Pick one project", "Search", "Continue", "Showing"):
         assert english not in page
     confirm = client.post(
-        f"/p/{slug}/confirm", data={"csrf_token": csrf(page), "choice": "flood-watch"}, headers=es
+        f"/p/{slug}/confirm",
+        data={"csrf_token": csrf_from(page), "choice": "flood-watch"},
+        headers=es,
     ).get_data(as_text=True)
     assert "Confirma tu voto" in confirm and "Emitir mi voto" in confirm
     cast = client.post(
-        f"/p/{slug}/cast", data={"csrf_token": csrf(confirm), "choice": "flood-watch"}, headers=es
+        f"/p/{slug}/cast",
+        data={"csrf_token": csrf_from(confirm), "choice": "flood-watch"},
+        headers=es,
     )
     receipt = client.get(cast.headers["Location"], headers=es).get_data(as_text=True)
     assert "Gracias, tu voto está registrado" in receipt and "¿Para qué sirve?" in receipt

@@ -7,7 +7,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from tests.conftest import SHARED_DATA
+from tests.support import SHARED_DATA
 from voting.domain.errors import InvalidRequest
 from voting.domain.submissions import slugify
 from voting.extensions import db

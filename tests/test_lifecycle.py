@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from tests.conftest import in_app, project_slugs
+from tests.support import in_app, project_slugs
 from voting.domain import schedule, tally
 from voting.domain.errors import InvalidRequest, PollStateError
 from voting.extensions import db
@@ -135,7 +135,7 @@ def test_a_poll_that_opened_and_closed_by_schedule_audits_both(
 def test_schedule_needs_a_time_zone_and_order(app: Flask) -> None:
     now = utcnow()
     with app.app_context():
-        from tests.conftest import import_samples
+        from tests.support import import_samples
 
         import_samples()
         with pytest.raises(InvalidRequest, match="close after it opens"):

@@ -19,8 +19,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.conftest import project_slugs
 from tests.live_support import SSEClient, get_text, post_ballot
+from tests.support import project_slugs
 from voting.services import organizers, overlay, polls
 
 HEAVY = ["flood-watch"] * 5 + ["crop-doctor"] * 3 + ["bias-lens"] * 2 + ["paper-trail"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -14,15 +13,14 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import select
 
-from tests.conftest import in_app
-from tests.live_support import SSEClient, TCPProxy, post_ballot, serving_app
+from tests.live_support import SSEClient, TCPProxy, post_ballot
+from tests.support import in_app, serving
 from voting.models import AuditEvent, utcnow
 from voting.services import ballots, overlay, polls
 
 ROOT = Path(__file__).resolve().parent.parent
-SCREENSHOTS = ROOT / "docs" / "screenshots"
 # The overlay is transparent; screenshots put it over a stand-in for the video it sits on.
-# (A flat colour: the PNGs stay small although the tests rewrite them on every run.)
+# (A flat colour: the README's PNGs stay small when VOTING_SCREENSHOTS_DIR refreshes them.)
 BACKDROP = "html { background: #3b4763 !important; }"
 WEIGHTS = {
     "flood-watch": 14,
@@ -148,11 +146,11 @@ def settle(page: Any) -> None:
     )
 
 
-def screenshot(page: Any, name: str) -> None:
+def screenshot(page: Any, folder: Path, name: str) -> None:
+    """Save the settled overlay over the backdrop as folder/name (the `screenshots` fixture)."""
     settle(page)
     backdrop = page.add_style_tag(content=BACKDROP)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / name))
+    page.screenshot(path=str(folder / name))
     backdrop.evaluate("node => node.remove()")
 
 
@@ -168,6 +166,7 @@ def test_the_reveal_step_by_step_in_chromium(
     stage: Any,
     make_poll: Callable[..., str],
     mint: Callable[..., list[str]],
+    screenshots: Path,
 ) -> None:
     slug = make_poll(
         results_mode="live",
@@ -206,7 +205,7 @@ def test_the_reveal_step_by_step_in_chromium(
         page.wait_for_function(
             "document.querySelector('.row[data-rank=\"1\"] .count')?.textContent === '15'"
         )
-        screenshot(page, "overlay-open.png")
+        screenshot(page, screenshots, "overlay-open.png")
 
         with app.app_context():
             polls.close_poll(slug, actor="test")
@@ -247,7 +246,7 @@ def test_the_reveal_step_by_step_in_chromium(
                 )
                 assert f"of {places}" in text(page, "#board-title")
             if step == 7:
-                screenshot(page, "overlay-revealing.png")
+                screenshot(page, screenshots, "overlay-revealing.png")
 
         # The winner card: project and team, last; the tie-break seed is published.
         page.wait_for_selector("#winner[data-kind='winner']")
@@ -258,7 +257,7 @@ def test_the_reveal_step_by_step_in_chromium(
         assert final["status"] == "revealed" and final["tie_seed"]
         assert final["tie_seed"] in text(page, "#seed")
         assert page.evaluate("window.notReloaded") is True
-        screenshot(page, "overlay-winner.png")
+        screenshot(page, screenshots, "overlay-winner.png")
     finally:
         page.close()
         stream.close()
@@ -273,6 +272,7 @@ def test_podium_layout_light_theme(
     stage: Any,
     make_poll: Callable[..., str],
     mint: Callable[..., list[str]],
+    screenshots: Path,
 ) -> None:
     slug = make_poll(results_mode="sealed", title="NumHack Community Favorite")
     cast_weighted(app, slug, mint(slug, sum(WEIGHTS.values())))
@@ -308,7 +308,7 @@ def test_podium_layout_light_theme(
             )
         page.wait_for_function("document.querySelector('.stage')?.dataset.status === 'revealed'")
         assert ranking[0]["team"] in text(page, ".pillar-column[data-rank='1'] .card-team")
-        screenshot(page, "overlay-podium-light.png")
+        screenshot(page, screenshots, "overlay-podium-light.png")
     finally:
         page.close()
 
@@ -322,7 +322,7 @@ def test_overlay_reconnects_after_a_network_drop(
 ) -> None:
     slug = make_poll(results_mode="hidden")
     tokens = mint(slug, 2)
-    with serving_app(app) as base:
+    with serving(app) as base:
         port = int(base.rsplit(":", 1)[1])
         proxy = TCPProxy(port)
         proxy.start()
@@ -335,7 +335,10 @@ def test_overlay_reconnects_after_a_network_drop(
             proxy.drop()  # the network goes away: every connection is cut
             page.wait_for_selector("body[data-connection='reconnecting']", timeout=15_000)
             assert post_ballot(base, slug, tokens[0], ["sign-bridge"]) == 201
-            time.sleep(1)
+            # The news goes out while the overlay is cut off (a stream that bypasses the
+            # proxy sees it), so the overlay can only learn it by reconnecting.
+            with SSEClient(f"{base}/api/polls/{slug}/events") as direct:
+                direct.wait_for(lambda e: e.data.get("turnout") == 1)
             proxy.start()  # and comes back on the same address
             page.wait_for_function(
                 "document.getElementById('turnout')?.textContent === '1'", timeout=40_000

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from tests.conftest import in_app
+from tests.support import csrf_from, in_app
 from voting.models import Ballot, Project
-
-
-def csrf(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert match, "no CSRF field on the page"
-    return match.group(1)
 
 
 def test_voter_link_gets_never_spend_and_the_form_flow_votes(
@@ -35,13 +28,13 @@ def test_voter_link_gets_never_spend_and_the_form_flow_votes(
     page = client.get(f"/p/{slug}").get_data(as_text=True)
     assert 'type="radio" name="choice" value="flood-watch"' in page
     confirm = client.post(
-        f"/p/{slug}/confirm", data={"csrf_token": csrf(page), "choice": "flood-watch"}
+        f"/p/{slug}/confirm", data={"csrf_token": csrf_from(page), "choice": "flood-watch"}
     )
     assert confirm.status_code == 200
     confirm_html = confirm.get_data(as_text=True)
     assert "Confirm your vote" in confirm_html and "FloodWatch" in confirm_html
     cast = client.post(
-        f"/p/{slug}/cast", data={"csrf_token": csrf(confirm_html), "choice": "flood-watch"}
+        f"/p/{slug}/cast", data={"csrf_token": csrf_from(confirm_html), "choice": "flood-watch"}
     )
     assert cast.status_code == 303 and cast.headers["Location"] == f"/p/{slug}/receipt"
     receipt = client.get(f"/p/{slug}/receipt")
@@ -108,17 +101,21 @@ def test_admin_login_audits_and_refuses_bad_passwords(
     )
     page = client.get("/admin/login").get_data(as_text=True)
     bad = client.post(
-        "/admin/login", data={"csrf_token": csrf(page), "username": "ana", "password": "wrong"}
+        "/admin/login", data={"csrf_token": csrf_from(page), "username": "ana", "password": "wrong"}
     )
     assert bad.status_code == 401
     unknown = client.post(
-        "/admin/login", data={"csrf_token": csrf(page), "username": "bob", "password": "x"}
+        "/admin/login", data={"csrf_token": csrf_from(page), "username": "bob", "password": "x"}
     )
     assert unknown.status_code == 401
     assert client.get("/admin/").status_code == 302
     good = client.post(
         "/admin/login",
-        data={"csrf_token": csrf(page), "username": "ana", "password": "a long enough password"},
+        data={
+            "csrf_token": csrf_from(page),
+            "username": "ana",
+            "password": "a long enough password",
+        },
     )
     assert good.status_code == 303
     assert client.get("/admin/").status_code == 200

@@ -10,8 +10,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from tests.conftest import in_app
 from tests.phone_kit import check_axe, phone_context, rate_limited_page, small_targets, tour
+from tests.support import in_app
 from voting.models import Ballot
 
 AXE_PAGES = {

@@ -10,8 +10,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from tests.conftest import in_app
 from tests.phone_kit import Requests, phone_context
+from tests.support import in_app
 from voting.models import Ballot, BallotChoice, Project
 
 TRAIN = {"Crop Doctor", "Tiny Tutor", "Coral Count", "SignBridge"}

@@ -12,8 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from tests.conftest import in_app
-from tests.test_pages import csrf
+from tests.support import csrf_from, in_app
 from voting.domain.tokens import VoterToken, read_voter_token, sign_voter_token
 from voting.models import Ballot, Project, utcnow
 from voting.services import issuing, polls
@@ -33,12 +32,12 @@ def vote(client: FlaskClient, slug: str, *choices: str) -> str:
     """Through the forms: ballot, confirm, cast. Returns the receipt page."""
     page = client.get(f"/p/{slug}").get_data(as_text=True)
     confirm = client.post(
-        f"/p/{slug}/confirm", data={"csrf_token": csrf(page), "choice": list(choices)}
+        f"/p/{slug}/confirm", data={"csrf_token": csrf_from(page), "choice": list(choices)}
     )
     assert confirm.status_code == 200, confirm.get_data(as_text=True)
     cast = client.post(
         f"/p/{slug}/cast",
-        data={"csrf_token": csrf(confirm.get_data(as_text=True)), "choice": list(choices)},
+        data={"csrf_token": csrf_from(confirm.get_data(as_text=True)), "choice": list(choices)},
     )
     assert cast.status_code == 303, cast.get_data(as_text=True)
     return client.get(cast.headers["Location"]).get_data(as_text=True)
@@ -144,7 +143,7 @@ def test_casting_without_a_token_shows_the_no_token_page(
 ) -> None:
     slug = make_poll()
     page = client.get("/admin/login").get_data(as_text=True)  # any form, for a CSRF token
-    response = client.post(f"/p/{slug}/cast", data={"csrf_token": csrf(page), "choice": "x"})
+    response = client.post(f"/p/{slug}/cast", data={"csrf_token": csrf_from(page), "choice": "x"})
     assert response.status_code == 403
     assert "This browser has no voting link" in response.get_data(as_text=True)
 
@@ -170,13 +169,13 @@ def test_a_poll_closing_between_confirm_and_cast_says_so(
     land(client, token)
     page = client.get(f"/p/{slug}").get_data(as_text=True)
     confirm = client.post(
-        f"/p/{slug}/confirm", data={"csrf_token": csrf(page), "choice": "bias-lens"}
+        f"/p/{slug}/confirm", data={"csrf_token": csrf_from(page), "choice": "bias-lens"}
     )
     with app.app_context():
         polls.close_poll(slug, actor="test")
     cast = client.post(
         f"/p/{slug}/cast",
-        data={"csrf_token": csrf(confirm.get_data(as_text=True)), "choice": "bias-lens"},
+        data={"csrf_token": csrf_from(confirm.get_data(as_text=True)), "choice": "bias-lens"},
     )
     assert cast.status_code == 303
     assert "Voting has closed" in client.get(cast.headers["Location"]).get_data(as_text=True)
@@ -222,7 +221,9 @@ def test_confirm_refuses_bad_choices_and_keeps_the_good_ones(
     land(client, token)
     page = client.get(f"/p/{slug}").get_data(as_text=True)
     assert "Pick up to 2 projects" in page and "You can pick up to 2 projects." in page
-    response = client.post(f"/p/{slug}/confirm", data={"csrf_token": csrf(page), "choice": choices})
+    response = client.post(
+        f"/p/{slug}/confirm", data={"csrf_token": csrf_from(page), "choice": choices}
+    )
     html = response.get_data(as_text=True)
     assert response.status_code == 400
     assert f'<p class="alert" role="alert">{message}' in html
@@ -238,7 +239,7 @@ def test_a_plurality_ballot_asks_for_one_project(
     land(client, token)
     page = client.get(f"/p/{slug}").get_data(as_text=True)
     assert "Pick one project" in page and 'type="radio"' in page and 'type="checkbox"' not in page
-    response = client.post(f"/p/{slug}/confirm", data={"csrf_token": csrf(page)})
+    response = client.post(f"/p/{slug}/confirm", data={"csrf_token": csrf_from(page)})
     assert response.status_code == 400 and "Pick a project first." in response.get_data(
         as_text=True
     )
@@ -265,7 +266,7 @@ def test_own_team_projects_cannot_be_chosen(
     detail = client.get(f"/p/{slug}/project/flood-watch").get_data(as_text=True)
     assert "your own team's project" in detail and "Choose FloodWatch" not in detail
     forced = client.post(
-        f"/p/{slug}/confirm", data={"csrf_token": csrf(page), "choice": "flood-watch"}
+        f"/p/{slug}/confirm", data={"csrf_token": csrf_from(page), "choice": "flood-watch"}
     )
     assert forced.status_code == 400
     assert "it is your own team&#39;s project" in forced.get_data(as_text=True)
@@ -457,7 +458,7 @@ def test_form_ballots_are_rate_limited_per_token(
 ) -> None:
     limited = make_app(RATELIMIT_ENABLED=True, RATELIMIT_BALLOT_PER_TOKEN="2/minute")
     with limited.app_context():
-        from tests.conftest import import_samples
+        from tests.support import import_samples
 
         import_samples()
         polls.create_poll(polls.PollSpec(slug="rl", title="Limits"), actor="test")
@@ -468,12 +469,14 @@ def test_form_ballots_are_rate_limited_per_token(
     page = client.get("/p/rl").get_data(as_text=True)
     statuses = [
         client.post(
-            "/p/rl/cast", data={"csrf_token": csrf(page), "choice": "flood-watch"}
+            "/p/rl/cast", data={"csrf_token": csrf_from(page), "choice": "flood-watch"}
         ).status_code
         for _ in range(3)
     ]
     assert statuses == [303, 303, 429]
-    response = client.post("/p/rl/cast", data={"csrf_token": csrf(page), "choice": "flood-watch"})
+    response = client.post(
+        "/p/rl/cast", data={"csrf_token": csrf_from(page), "choice": "flood-watch"}
+    )
     html = response.get_data(as_text=True)
     assert "Please wait a moment" in html and 'href="/p/rl"' in html
     assert int(response.headers["Retry-After"]) >= 1

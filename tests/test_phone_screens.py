@@ -1,7 +1,8 @@
 """Must show 5: a screenshot of each attendee page at phone size (390x844).
 
 Set VOTING_SCREENSHOTS_DIR=docs/screenshots to refresh the README's pictures; otherwise they
-go to a temporary folder, and the test still checks that each one was taken at phone size.
+go to the test's temporary folder (the `screenshots` fixture), and the test still checks that
+each one was taken at phone size.
 """
 
 from __future__ import annotations
@@ -30,12 +31,12 @@ def test_screenshots_of_every_page(
     make_app: Callable[..., Flask],
     make_poll: Callable[..., str],
     mint: Callable[..., list[str]],
-    tmp_path: Path,
+    screenshots: Path,
 ) -> None:
     taken: list[Path] = []
 
     def visit(page: Any, name: str) -> None:
-        taken.append(shoot(page, name, tmp_path))
+        taken.append(shoot(page, name, screenshots))
 
     with phone_context(browser) as context:
         tour(live_server, app, make_poll, mint, context, visit)
@@ -44,14 +45,14 @@ def test_screenshots_of_every_page(
         page = context.new_page()
         page.goto(f"{live_server}/p/numhack")
         assert page.locator("html").get_attribute("lang") == "es"
-        taken.append(shoot(page, "ballot-es", tmp_path))
+        taken.append(shoot(page, "ballot-es", screenshots))
     with phone_context(browser, color_scheme="dark") as context:
         page = context.new_page()
         page.goto(f"{live_server}/p/numhack/project/crop-doctor")
-        taken.append(shoot(page, "detail-dark", tmp_path))
+        taken.append(shoot(page, "detail-dark", screenshots))
     with phone_context(browser) as context:
         page = rate_limited_page(make_app, context)
-        taken.append(shoot(page, "rate-limited", tmp_path))
+        taken.append(shoot(page, "rate-limited", screenshots))
 
     names = {p.stem for p in taken}
     assert names >= {

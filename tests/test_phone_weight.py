@@ -14,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.phone_kit import Requests, hundred_projects_csv
-from voting import ROOT
+from voting.config import ROOT
 from voting.services import polls, projects
 
 BUDGET = 60_000  # bytes: "60 KB", read strictly

@@ -19,8 +19,8 @@ import redis
 from flask import Flask
 from sqlalchemy import func, select
 
-from tests.conftest import TEST_SECRET, import_samples, in_app
-from tests.live_support import RedisProcess, free_port, redis_process
+from tests.live_support import RedisProcess, free_port
+from tests.support import TEST_SECRET, import_samples, in_app
 from voting.models import Ballot
 from voting.services import issuing, polls
 
@@ -206,12 +206,6 @@ def test_two_processes_share_the_counters(
         statuses = [post_json(f"{url}/api/polls/rl/ballots", body) for url in (a, b, a, b, a, b)]
     # Five requests per minute per token in all: the sixth is refused whichever process gets it.
     assert statuses == [201, 409, 409, 409, 409, 429]
-
-
-@pytest.fixture
-def own_redis() -> Iterator[RedisProcess]:
-    """A throwaway redis-server on a free port; the test can kill and restart it."""
-    yield from redis_process()
 
 
 def test_redis_dies_mid_run_and_comes_back(

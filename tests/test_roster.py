@@ -14,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import event, func, select
 
-from tests.conftest import SHARED_DATA, import_samples, in_app, serving
+from tests.support import SHARED_DATA, import_samples, in_app, serving
 from voting.extensions import db
 from voting.models import Ballot, RosterEntry, Token
 from voting.services import polls, projects, roster

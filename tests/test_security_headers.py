@@ -8,7 +8,7 @@ import pytest
 from flask import Blueprint, Flask
 from flask.testing import FlaskClient
 
-from tests.admin_support import csrf_from
+from tests.support import csrf_from
 from voting.web import security
 
 

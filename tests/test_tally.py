@@ -10,7 +10,7 @@ from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import project_slugs
+from tests.support import project_slugs
 from voting.domain import tally
 from voting.services import polls
 
