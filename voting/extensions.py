@@ -54,7 +54,7 @@ class RedisClient:
     _key = "voting.redis"
 
     def init_app(self, app: Flask) -> None:
-        url = app.config.get("REDIS_URL")
+        url = app.config["REDIS_URL"]
         client: Any = None
         if url:
             client = redis.Redis.from_url(

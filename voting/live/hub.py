@@ -57,7 +57,7 @@ class LiveHub:
         self.min_interval = float(config["LIVE_MIN_INTERVAL"])
         self.retry_ms = int(config["LIVE_RETRY_MS"])
         self.stream_seconds = float(config["LIVE_STREAM_SECONDS"])
-        reconcile = config.get("LIVE_RECONCILE_SECONDS")
+        reconcile = config["LIVE_RECONCILE_SECONDS"]
         self.reconcile = float(reconcile if reconcile else self.default_reconcile)
 
         self._cond = threading.Condition()

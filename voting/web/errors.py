@@ -104,7 +104,7 @@ def register(app: Flask) -> None:
         status = exc.code or 500
         code, message = HTTP_CODES.get(status, ("error", exc.description or "Error."))
         if status == 413:
-            limit = app.config.get("MAX_CONTENT_LENGTH") or 0
+            limit = app.config["MAX_CONTENT_LENGTH"] or 0
             message = f"The upload is too large: the limit is {limit // (1024 * 1024)} MB."
         return error_response(status, code, message)
 
