@@ -87,6 +87,8 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_STREAM_PER_IP": "600/minute",
     "RATELIMIT_DEVICE_TOKENS_PER_IP": "500/hour",
     "RATELIMIT_DEFAULT": "6000/minute",
+    # The public receipt board lists this many receipts per page (about 10 KB of HTML).
+    "RECEIPTS_PAGE_SIZE": 100,
     # Live updates (voting.live; VOTING_LIVE_* in the environment).
     # Streams send a heartbeat at least this often (proxies drop idle connections).
     "LIVE_HEARTBEAT_SECONDS": 15.0,
@@ -214,6 +216,10 @@ def validate(config: MutableMapping[str, Any]) -> None:
     if not str(config.get("BASE_URL", "")).startswith(("http://", "https://")):
         raise ConfigError("VOTING_BASE_URL must start with http:// or https://.")
     config["BASE_URL"] = str(config["BASE_URL"]).rstrip("/")
+
+    size = config.get("RECEIPTS_PAGE_SIZE")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ConfigError("VOTING_RECEIPTS_PAGE_SIZE must be a whole number, 1 or more.")
 
     heartbeat = float(config["LIVE_HEARTBEAT_SECONDS"])
     if not 0 < heartbeat <= 15:

@@ -17,9 +17,11 @@ from gunicorn.glogging import Logger
 REDACTED = "[redacted]"
 
 # The path segment after /v/ (also percent-encoded, as in a referer or a ?next= value),
-# and the value of any token=... or key=... (overlay key) query parameter.
+# and the value of any token=... or key=... (overlay key) query parameter; and q=..., the
+# search of a page: on the receipt board it is a receipt, which beside the client's address
+# would tie a person to their ballot (rule 4).
 _TOKEN_RE = re.compile(
-    r"(?P<keep>/v/|%2Fv%2F|[?&;](?:token|key)=)[^/?&#;\s\"']+",
+    r"(?P<keep>/v/|%2Fv%2F|[?&;](?:token|key|q)=)[^/?&#;\s\"']+",
     re.IGNORECASE,
 )
 # Header and environ atoms whose whole value is secret (the voter cookie, credentials).
@@ -28,7 +30,7 @@ _SECRET_ATOM_RE = re.compile(r"^\{(?:http_)?(?:cookie|authorization|set-cookie)\
 
 def _might_hold_token(text: str) -> bool:
     lowered = text.lower()
-    return "/v/" in lowered or "%2fv%2f" in lowered or "token=" in lowered or "key=" in lowered
+    return any(mark in lowered for mark in ("/v/", "%2fv%2f", "token=", "key=", "q="))
 
 
 def redact(text: str) -> str:

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -234,7 +235,7 @@ class Ballot(db.Model):  # type: ignore[name-defined]
     __tablename__ = "ballots"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id", ondelete="CASCADE"), index=True)
+    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id", ondelete="CASCADE"))
     # One ballot per token id, enforced here and nowhere else.
     token_id: Mapped[str] = mapped_column(ForeignKey("tokens.id", ondelete="CASCADE"), unique=True)
     receipt: Mapped[str] = mapped_column(String(32), unique=True)
@@ -243,6 +244,27 @@ class Ballot(db.Model):  # type: ignore[name-defined]
     choices: Mapped[list[BallotChoice]] = relationship(
         back_populates="ballot", cascade="all, delete-orphan"
     )
+
+    # A poll's ballots in receipt order: the receipt board reads its pages off this index
+    # (no sort), and it serves every lookup by poll_id too.
+    __table_args__ = (Index("ix_ballots_poll_id_receipt", "poll_id", "receipt"),)
+
+
+class SupersededReceipt(db.Model):  # type: ignore[name-defined]
+    """A receipt a revote replaced, kept for the public board with the choices it named.
+
+    Deliberately unlinked (rule 4): no token, no ballot, no time, not even a row number;
+    the receipt is the key, and the board lists these sorted by it.
+    """
+
+    __tablename__ = "superseded_receipts"
+
+    receipt: Mapped[str] = mapped_column(String(32), primary_key=True)
+    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id", ondelete="CASCADE"))
+    # The project slugs the replaced ballot named, sorted and joined by ";" (as on the board).
+    choices: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_superseded_receipts_poll_id_receipt", "poll_id", "receipt"),)
 
 
 class BallotChoice(db.Model):  # type: ignore[name-defined]

@@ -53,3 +53,10 @@ class TokenKind(StrEnum):
 # Statuses before the tally is final, and after: a poll in FINAL takes no ballot again.
 BEFORE_CLOSE = (PollStatus.DRAFT, PollStatus.OPEN)
 FINAL = (PollStatus.CLOSED, PollStatus.REVEALING, PollStatus.REVEALED)
+
+
+class ReceiptStatus(StrEnum):
+    """A receipt on the public board: its ballot is counted, or a revote replaced it."""
+
+    COUNTED = "counted"
+    SUPERSEDED = "superseded"

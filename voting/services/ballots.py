@@ -15,23 +15,30 @@ from voting import live
 from voting.database import atomic, begin_write
 from voting.domain.ballot import check_choices, well_formed
 from voting.domain.errors import AlreadyVoted, InvalidToken, NotFound, PollNotOpen
+from voting.domain.receipts import RECEIPT_ALPHABET
 from voting.domain.schedule import window_status
 from voting.domain.statuses import PollStatus
 from voting.domain.tokens import read_voter_token
 from voting.extensions import db
-from voting.models import Ballot, BallotChoice, Poll, PollChoice, Project, Token, utcnow
+from voting.models import (
+    Ballot,
+    BallotChoice,
+    Poll,
+    PollChoice,
+    Project,
+    SupersededReceipt,
+    Token,
+    utcnow,
+)
 from voting.services.issuing import voter_signer
 from voting.services.polls.lifecycle import with_poll_lock
-
-# Crockford's base32 without look-alikes: easy to read aloud and type.
-_RECEIPT_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
 def new_receipt() -> str:
     """A random receipt code like 7KQ2-M9XD-4TBR (60 bits, 5 per character)."""
     # One read of the system's randomness, not one (or two) per character.
     bits = secrets.randbits(60)
-    raw = "".join(_RECEIPT_ALPHABET[(bits >> shift) & 31] for shift in range(0, 60, 5))
+    raw = "".join(RECEIPT_ALPHABET[(bits >> shift) & 31] for shift in range(0, 60, 5))
     return "-".join(raw[i : i + 4] for i in range(0, 12, 4))
 
 
@@ -120,9 +127,19 @@ _INSERT_BALLOT_AND_CHOICES = insert(_ballot_choices).from_select(
         func.unnest(bindparam("project_ids", type_=postgresql.ARRAY(Integer))),
     ).select_from(_new_ballot),
 )
+# A revote locks the earlier ballot and reads its receipt and choices in one statement, so
+# keeping that receipt for the board (rule 4: no token, no ballot, no time) is one INSERT.
 _LOCK_BALLOT = (
-    select(_ballots.c.id).where(_ballots.c.token_id == bindparam("token_id")).with_for_update()
+    select(_ballots.c.id, _ballots.c.receipt, _projects.c.slug)
+    .select_from(
+        _ballots.outerjoin(_ballot_choices, _ballot_choices.c.ballot_id == _ballots.c.id).outerjoin(
+            _projects, _projects.c.id == _ballot_choices.c.project_id
+        )
+    )
+    .where(_ballots.c.token_id == bindparam("token_id"))
+    .with_for_update(of=_ballots)
 )
+_INSERT_SUPERSEDED = insert(SupersededReceipt.__table__)
 
 
 _locked_statements: dict[str, Select[Any]] = {}
@@ -179,8 +196,17 @@ def cast_ballot(slug: str, raw_token: object, choices: Sequence[str] | object) -
     minute = utcnow().replace(second=0, microsecond=0)
     try:
         if row.allow_revote:
-            existing = conn.execute(_LOCK_BALLOT, {"token_id": token.token_id}).scalar()
-            if existing is not None:
+            earlier = conn.execute(_LOCK_BALLOT, {"token_id": token.token_id}).all()
+            if earlier:
+                existing = earlier[0].id
+                conn.execute(
+                    _INSERT_SUPERSEDED,
+                    {
+                        "receipt": earlier[0].receipt,
+                        "poll_id": row.id,
+                        "choices": ";".join(sorted(r.slug for r in earlier if r.slug)),
+                    },
+                )
                 conn.execute(delete(_ballot_choices).where(_ballot_choices.c.ballot_id == existing))
                 conn.execute(
                     update(_ballots)

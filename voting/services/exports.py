@@ -22,13 +22,14 @@ from voting.extensions import db
 from voting.models import Ballot, BallotChoice, Poll, Project, Token
 from voting.services import audit, polls
 from voting.services.issuing import MintedBatch, voter_signer
+from voting.services.receipts import superseded
 
 EXPORT_FORMAT = "voting-export/1"
 
 
 @atomic
 def export_poll(slug: str, *, actor: str) -> dict[str, Any]:
-    """Poll, projects, tally, published ballots (receipt + choices) and the audit chain."""
+    """Poll, projects, tally, ballots and superseded receipts (receipt + choices), audit chain."""
     poll = polls.settle_schedule(polls.get_poll(slug))
     # After the read (and any commit settling the schedule made), the audit entry needs a
     # write transaction of its own: on SQLite that means taking the write lock up front.
@@ -62,6 +63,8 @@ def export_poll(slug: str, *, actor: str) -> dict[str, Any]:
         ],
         "tally": polls.results_view(poll, organizer=True),
         "ballots": [{"receipt": r, "choices": sorted(by_ballot[i])} for i, r in receipts],
+        # Receipts that revotes replaced: listed on the board, never counted.
+        "superseded": superseded(poll),
         "audit": audit.all_entries(),
     }
 

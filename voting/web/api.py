@@ -7,8 +7,10 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from voting.domain.errors import InvalidRequest, InvalidToken
+from voting.domain.timestamps import iso
 from voting.extensions import csrf, limiter
-from voting.services import ballots, polls
+from voting.links import public_url
+from voting.services import ballots, polls, receipts
 from voting.web import openapi
 from voting.web.limits import address_key, ballot_token_key, setting
 
@@ -43,6 +45,37 @@ def cast(slug: str) -> ResponseReturnValue:
 def results(slug: str) -> ResponseReturnValue:
     organizer = bool(getattr(current_user, "is_authenticated", False))
     return jsonify(polls.results_view(polls.get_poll(slug), organizer=organizer))
+
+
+@bp.get("/polls/<slug>/receipts")
+def receipt_board(slug: str) -> ResponseReturnValue:
+    """The public receipt board (services.receipts): a page of it, or one receipt (?q=)."""
+    poll = polls.get_poll(slug)
+    publication = receipts.publication(poll)
+    doc: dict[str, object] = {
+        "poll": poll.slug,
+        "published": publication.published,
+        "publishes": publication.at,
+        "publishes_at": iso(publication.expected_at),
+    }
+    typed = request.args.get("q", "").strip()
+    if typed:
+        receipt, row = receipts.find(poll, typed)
+        doc["total"] = receipts.total(poll) if publication.published else 0
+        doc["receipt"] = receipt
+        doc["ballots"] = [row.as_dict()] if row else []
+        doc["next"] = None
+        return jsonify(doc)
+    page = receipts.board_page(poll, receipts.page_number(request.args.get("page")))
+    following = page.next_number
+    doc.update(
+        total=page.total,
+        page=page.number,
+        pages=page.pages,
+        ballots=[r.as_dict() for r in page.rows],
+        next=public_url("api.receipt_board", slug=poll.slug, page=following) if following else None,
+    )
+    return jsonify(doc)
 
 
 @bp.get("/openapi.json")

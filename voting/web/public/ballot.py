@@ -17,7 +17,7 @@ from voting.domain.errors import AlreadyVoted, InvalidRequest, InvalidToken, Pol
 from voting.domain.statuses import Eligibility, PollStatus
 from voting.extensions import limiter
 from voting.models import Poll, Project, utcnow
-from voting.services import ballots, polls
+from voting.services import ballots, polls, receipts
 from voting.web.limits import address_key, cookie_token_key, setting
 from voting.web.public.blueprint import bp
 from voting.web.public.gallery import Card, active_projects, filters_for, short_summary, shuffled
@@ -160,7 +160,13 @@ def ballot(slug: str) -> ResponseReturnValue:
     if state == PageState.CLOSED:
         return render_template("notice.html", kind="closed", poll=poll, receipt=visitor.receipt)
     if state == PageState.VOTED:
-        return render_template("receipt.html", poll=poll, receipt=visitor.receipt, already=True)
+        return render_template(
+            "receipt.html",
+            poll=poll,
+            receipt=visitor.receipt,
+            already=True,
+            board_published=receipts.publication(poll, status).published,
+        )
     if state == PageState.INVALID:
         response = Response(
             render_template("notice.html", kind="invalid-link", poll=poll, reason=visitor.problem),
@@ -239,4 +245,10 @@ def receipt(slug: str) -> ResponseReturnValue:
     if not visitor.receipt:
         return redirect(poll_path(poll), code=303)
     # Never cached: PRIVATE_PAGE in voting.web.security.
-    return render_template("receipt.html", poll=poll, receipt=visitor.receipt, already=False)
+    return render_template(
+        "receipt.html",
+        poll=poll,
+        receipt=visitor.receipt,
+        already=False,
+        board_published=receipts.publication(poll).published,
+    )

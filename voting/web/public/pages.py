@@ -12,7 +12,7 @@ from voting.domain.errors import NotFound
 from voting.domain.statuses import FINAL, PollStatus
 from voting.extensions import limiter
 from voting.models import Poll
-from voting.services import polls, voters
+from voting.services import polls, receipts, voters
 from voting.web.limits import address_key, setting
 from voting.web.presenting import refresh_hint, shown_places
 from voting.web.public.blueprint import bp
@@ -104,6 +104,7 @@ def results_page(slug: str) -> ResponseReturnValue:
         doc=doc,
         shown=shown_places(doc),
         refresh=refresh_hint(poll, doc["status"]),
+        board_published=receipts.publication(poll, doc["status"]).published,
         # view=public: an organizer's browser gets what the room sees (it may be projected).
         stream_url=url_for("stream.events", slug=poll.slug, view="public"),
     )
