@@ -61,10 +61,17 @@
 
   /* -- rows ------------------------------------------------------------------------------ */
 
+  /* Gold is for a leader someone voted for: at 0 votes nobody leads. */
+  function leads(place) { return place.rank === 1 && place.votes > 0; }
+
   function fillRow(row, place, max) {
     row.classList.add("revealed");
+    row.classList.toggle("leader", leads(place));
+    // Tied with another place on the board (the document names shown places only).
+    row.classList.toggle("tied", !!place.tied);
     row.setAttribute("data-project", place.project);
     row.querySelector(".name").textContent = place.title;
+    row.querySelector(".tie-mark").textContent = place.tied ? "tie" : "";
     row.querySelector(".team").textContent = place.team ? "by " + place.team : "";
     row.querySelector(".count").textContent = numbers.format(place.votes);
     var width = max > 0 ? Math.max(2, (100 * place.votes) / max) : 2;
@@ -81,6 +88,7 @@
     var line = el("div", "line");
     line.appendChild(el("span", "name", "\u2022 \u2022 \u2022"));
     line.appendChild(el("span", "team", ""));
+    line.appendChild(el("span", "tie-mark", ""));
     text.appendChild(line);
     var track = el("div", "track");
     track.appendChild(el("div", "fill"));
@@ -170,6 +178,8 @@
       var column = podium.querySelector('[data-rank="' + place.rank + '"]');
       if (!column) return;
       column.classList.add("revealed");
+      column.classList.toggle("leader", leads(place));
+      column.classList.toggle("tied", !!place.tied);
       column.setAttribute("data-project", place.project);
       column.querySelector(".card-name").textContent = place.title;
       column.querySelector(".card-team").textContent = place.team ? "by " + place.team : "";
@@ -189,7 +199,9 @@
     ticker.textContent = beyond
       .slice()
       .sort(function (a, b) { return a.rank - b.rank; })
-      .map(function (p) { return ordinal(p.rank) + " " + p.title + " (" + numbers.format(p.votes) + ")"; })
+      .map(function (p) {
+        return ordinal(p.rank) + " " + p.title + " (" + numbers.format(p.votes) + (p.tied ? ", tie" : "") + ")";
+      })
       .join("   \u00b7   ");
   }
 
@@ -204,6 +216,7 @@
     var winner = doc.status === "revealed" && best.rank === 1;
     card.hidden = false;
     card.setAttribute("data-kind", winner ? "winner" : "spotlight");
+    card.classList.toggle("leader", leads(best));
     card.querySelector(".winner-label").textContent = winner
       ? "Community Favorite"
       : ordinal(best.rank) + " place";
@@ -211,6 +224,13 @@
     fit($("winner-title"), winner ? 88 : 68, 36);
     $("winner-team").textContent = best.team ? "by " + best.team : "";
     $("winner-votes").textContent = votes(best.votes);
+    // Places tied with a shown place: all of them are on the board, so is their order's reason.
+    $("winner-tie").textContent = !best.tied
+      ? ""
+      : winner
+        ? "tie decided by the declared draw"
+        : "tied \u00b7 order decided by the declared draw";
+    $("winner-tie").hidden = !best.tied;
     if (spotlightRank !== best.rank) {
       // Replay the entrance for each newly revealed place.
       card.classList.remove("enter");

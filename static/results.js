@@ -35,6 +35,36 @@
     return node;
   }
 
+  /* "Tied with X; order decided by the declared draw." and the link to how it is computed. */
+  function tieNote(place, shown) {
+    var node = span("place-tie");
+    var text;
+    if (place.tied_with.length > 3) {
+      text = section.getAttribute("data-tied-many").replace("{n}", place.tied_with.length);
+    } else {
+      var titles = {};
+      shown.forEach(function (p) { titles[p.project] = p.title; });
+      var names = place.tied_with.map(function (slug) { return titles[slug] || slug; });
+      text = section.getAttribute("data-tied-names").replace("{names}", names.join(", "));
+    }
+    node.appendChild(document.createTextNode(text + " "));
+    var link = document.createElement("a");
+    link.href = "#tie-break";
+    link.textContent = section.getAttribute("data-how");
+    node.appendChild(link);
+    return node;
+  }
+
+  function renderTieBreak(doc, anyTied) {
+    var box = document.getElementById("tie-break");
+    if (!box) return;
+    box.hidden = !anyTied;
+    document.getElementById("tie-seed-hash").textContent = doc.tie_seed_hash || "";
+    document.getElementById("tie-seed-later").hidden = !!doc.tie_seed;
+    document.getElementById("tie-seed-now").hidden = !doc.tie_seed;
+    document.getElementById("tie-seed").textContent = doc.tie_seed || "";
+  }
+
   function render(doc) {
     var shown = window.VotingLive.shownPlaces(doc);
     section.setAttribute("data-status", doc.status);
@@ -68,7 +98,12 @@
         bar.appendChild(span(""));
         li.appendChild(bar);
       }
-      li.className = "place" + (doc.status === "revealed" && place.rank === 1 ? " winner" : "");
+      // Gold (the winner's frame) only for a winner someone voted for.
+      var winner = doc.status === "revealed" && place.rank === 1 && place.votes > 0;
+      li.className = "place" + (winner ? " winner" : "") + (place.tied ? " tied" : "");
+      var oldNote = li.querySelector(".place-tie");
+      if (oldNote) li.removeChild(oldNote);
+      if (place.tied) li.appendChild(tieNote(place, shown));
       li.value = place.rank;
       li.querySelector(".place-rank").textContent = place.rank;
       li.querySelector("strong").textContent = place.title;
@@ -79,6 +114,7 @@
     });
     list.textContent = "";
     items.forEach(function (li) { list.appendChild(li); });
+    renderTieBreak(doc, shown.some(function (p) { return p.tied; }));
   }
 
   window.VotingLive.connect(section.getAttribute("data-stream"), { tally: render });

@@ -4,6 +4,12 @@ Tie-break: when a poll is created it draws a random seed and publishes only
 sha256(seed) once the poll opens. At reveal the seed itself is published. Tied projects
 are ordered by sha256(f"{seed}:{project_slug}") ascending, which anyone can recompute
 from the export with nothing but this module (or three lines of any language).
+
+Ties shown: `ties` names, for each place, the other places with the same votes. During a
+staged reveal only the places already revealed may be named (`among`), and a revealed place
+is never marked tied with a place still hidden, not even without naming it: "decided by the
+draw against a hidden place" would tell the room that the hidden place has the same count
+(DESIGN rule 5). Marks among revealed places only repeat counts already on screen.
 """
 
 from __future__ import annotations
@@ -11,8 +17,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+
+# How tied places are ordered, in the words the results document and the pages use.
+TIE_BREAK_RULE = (
+    "Tied projects are ordered by the declared draw: "
+    "sha256(seed + ':' + project slug), smallest first."
+)
 
 
 @dataclass(frozen=True)
@@ -60,3 +72,18 @@ def revealed(placings: Sequence[Placing], step: int) -> list[Placing]:
     if step <= 0:
         return []
     return list(placings[-step:]) if step < len(placings) else list(placings)
+
+
+def ties(placings: Sequence[Placing], among: Collection[str] | None = None) -> dict[str, list[str]]:
+    """Each place's ties: the other projects with the same votes, best placed first.
+
+    Computed over the full ranking, then cut to the projects in `among` (the places a
+    viewer is shown) when given: a project outside `among` is never named, and a place
+    tied only with such projects gets no ties at all.
+    """
+    shown = set(among) if among is not None else {p.project for p in placings}
+    by_votes: dict[int, list[str]] = {}
+    for p in sorted(placings, key=lambda p: p.rank):
+        if p.project in shown:
+            by_votes.setdefault(p.votes, []).append(p.project)
+    return {p.project: [q for q in by_votes.get(p.votes, []) if q != p.project] for p in placings}

@@ -13,6 +13,7 @@ from voting.domain import schedule, tally
 from voting.domain.statuses import FINAL, PollStatus, ResultsMode
 from voting.domain.timestamps import iso
 from voting.extensions import db
+from voting.links import public_url
 from voting.models import Poll, utcnow
 from voting.services.polls.counting import counted
 from voting.services.polls.lifecycle import active_choice_count, effective_status, settle_schedule
@@ -68,21 +69,25 @@ def results_document(poll: Poll, standing: Standing, *, organizer: bool) -> dict
         "closes_at": iso(poll.closes_at),
         "tie_seed_hash": poll.tie_seed_hash if status != PollStatus.DRAFT else None,
     }
+    step = min(len(titles), schedule.auto_step(poll, now))
     placed = None
+    # The places this audience is shown: during the reveal the public sees the revealed
+    # ones (a live poll's document holds every count, but the pages show the reveal).
+    shown = standing.placings
     if counts_visible(poll, status, organizer=organizer):
         placed = standing.placings
     elif status == PollStatus.REVEALING and poll.results_mode != ResultsMode.LIVE:
-        step = min(len(titles), schedule.auto_step(poll, now))
         placed = tally.revealed(standing.placings, step)
+    if status == PollStatus.REVEALING and not organizer:
+        shown = tally.revealed(standing.placings, step)
     if status in (PollStatus.REVEALING, PollStatus.REVEALED):
-        doc["reveal_step"] = (
-            min(len(titles), schedule.auto_step(poll, now))
-            if status == PollStatus.REVEALING
-            else len(titles)
-        )
+        doc["reveal_step"] = step if status == PollStatus.REVEALING else len(titles)
     if status == PollStatus.REVEALED:
         doc["tie_seed"] = poll.tie_seed
     if placed is not None:
+        # Ties name shown places only, so a tie mark never hints at a hidden count.
+        on_show = {p.project for p in shown}
+        ties = tally.ties(placed, among=on_show)
         doc["results"] = [
             {
                 "project": p.project,
@@ -90,9 +95,14 @@ def results_document(poll: Poll, standing: Standing, *, organizer: bool) -> dict
                 "team": titles[p.project].team,
                 "votes": p.votes,
                 "rank": p.rank,
+                "tied": bool(ties[p.project]),
+                "tied_with": ties[p.project],
             }
             for p in placed
         ]
+        if any(ties[project] for project in on_show & set(ties)):
+            doc["tie_break"] = tally.TIE_BREAK_RULE
+            doc["tie_break_help"] = public_url("public.results_page", slug=poll.slug) + "#tie-break"
     return doc
 
 
