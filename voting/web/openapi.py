@@ -9,11 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from voting.domain.statuses import Eligibility, Method, PollStatus, ResultsMode
-from voting.domain.submissions import SLUG_RE
+from voting.web.openapi_schemas import JSON, closed, components, error_schema, ref, sse_event
 
-JSON = "application/json"
-_NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 _RETRY_AFTER = {
     "Retry-After": {
         "description": "Seconds to wait before trying again",
@@ -21,38 +18,6 @@ _RETRY_AFTER = {
         "schema": {"type": "integer", "minimum": 1},
     }
 }
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _closed(properties: dict[str, Any], *, optional: tuple[str, ...] = ()) -> dict[str, Any]:
-    """An object with exactly these properties, all required but the `optional` ones."""
-    return {
-        "type": "object",
-        "additionalProperties": False,
-        "required": [name for name in properties if name not in optional],
-        "properties": properties,
-    }
-
-
-def error_schema(*codes: str, receipt: bool = False, retry_after: bool = False) -> dict[str, Any]:
-    """The Error shape narrowed to the codes (and extra fields) one answer can carry."""
-    properties: dict[str, Any] = {
-        "error": {"type": "string", "enum": list(codes)},
-        "message": {"type": "string", "minLength": 1, "description": "A sentence for a person"},
-    }
-    optional: tuple[str, ...] = ()
-    if receipt:
-        properties["receipt"] = {
-            "type": "string",
-            "description": "already_voted: the receipt of the ballot this token cast",
-        }
-        optional = ("receipt",)
-    if retry_after:
-        properties["retry_after"] = {"type": "integer", "minimum": 1}
-    return _closed(properties, optional=optional)
 
 
 def _error(description: str, *codes: str, retry: bool = False, **extra: bool) -> dict[str, Any]:
@@ -67,23 +32,6 @@ def _error(description: str, *codes: str, retry: bool = False, **extra: bool) ->
 
 def _ok(description: str, schema: dict[str, Any], media: str = JSON) -> dict[str, Any]:
     return {"description": description, "content": {media: {"schema": schema}}}
-
-
-def _sse(name: str, data: str) -> dict[str, Any]:
-    """One Server-Sent Event as schemathesis and EventSource see it: fields, data as JSON."""
-    return _closed(
-        {
-            "event": {"const": name},
-            "data": {
-                "type": "string",
-                "contentMediaType": JSON,
-                "contentSchema": _ref(data),
-            },
-            "id": {"type": "string", "pattern": "^[0-9]+$"},
-            "retry": {"type": "integer", "minimum": 0},
-        },
-        optional=("id", "retry"),
-    )
 
 
 # Answers more than one route can give.
@@ -123,7 +71,7 @@ def _paths() -> dict[str, Any]:
                 "summary": "A poll and its choices",
                 "parameters": [_SLUG],
                 "responses": {
-                    "200": _ok("The poll", _ref("Poll")),
+                    "200": _ok("The poll", ref("Poll")),
                     "404": _NOT_FOUND,
                     "429": _LIMITED,
                     "503": _BUSY,
@@ -135,10 +83,10 @@ def _paths() -> dict[str, Any]:
                 "operationId": "castBallot",
                 "summary": "Cast a ballot with a voter token",
                 "parameters": [_SLUG],
-                "requestBody": {"required": True, "content": {JSON: {"schema": _ref("BallotIn")}}},
+                "requestBody": {"required": True, "content": {JSON: {"schema": ref("BallotIn")}}},
                 "responses": {
                     "201": _ok(
-                        "Recorded; the receipt shows on the public receipt board", _ref("Receipt")
+                        "Recorded; the receipt shows on the public receipt board", ref("Receipt")
                     ),
                     "400": _error(
                         "invalid_request: not a JSON object, no choices, unknown, withdrawn, "
@@ -176,7 +124,7 @@ def _paths() -> dict[str, Any]:
                 "summary": "Turnout, and the results where the poll's results mode shows them",
                 "parameters": [_SLUG],
                 "responses": {
-                    "200": _ok("Results", _ref("Results")),
+                    "200": _ok("Results", ref("Results")),
                     "404": _NOT_FOUND,
                     "429": _LIMITED,
                     "503": _BUSY,
@@ -215,9 +163,9 @@ def _paths() -> dict[str, Any]:
                         "itemSchema does), its data being JSON",
                         {
                             "oneOf": [
-                                _sse("tally", "TallyEvent"),
-                                _sse("heartbeat", "Heartbeat"),
-                                _sse("revoked", "Revoked"),
+                                sse_event("tally", "TallyEvent"),
+                                sse_event("heartbeat", "Heartbeat"),
+                                sse_event("revoked", "Revoked"),
                             ]
                         },
                         "text/event-stream",
@@ -249,7 +197,7 @@ def _paths() -> dict[str, Any]:
                 "operationId": "liveness",
                 "summary": "Liveness: the process answers (never rate limited)",
                 "responses": {
-                    "200": _ok("Alive", _closed({"status": {"type": "string", "enum": ["ok"]}}))
+                    "200": _ok("Alive", closed({"status": {"type": "string", "enum": ["ok"]}}))
                 },
             }
         },
@@ -258,125 +206,11 @@ def _paths() -> dict[str, Any]:
                 "operationId": "readiness",
                 "summary": "Readiness: the database (and Redis when configured); never rate limited",
                 "responses": {
-                    "200": _ok("Ready", _ref("Readiness")),
-                    "503": _ok("Not ready: a check is unreachable", _ref("Readiness")),
+                    "200": _ok("Ready", ref("Readiness")),
+                    "503": _ok("Not ready: a check is unreachable", ref("Readiness")),
                 },
             }
         },
-    }
-
-
-def _schemas() -> dict[str, Any]:
-    statuses = [s.value for s in PollStatus]
-    modes = [m.value for m in ResultsMode]
-    results = {
-        "poll": {"type": "string", "description": "The poll's slug"},
-        "title": {"type": "string"},
-        "status": {"type": "string", "enum": statuses},
-        "results_mode": {"type": "string", "enum": modes},
-        "turnout": {"type": "integer", "minimum": 0},
-        "places": {"type": "integer", "minimum": 0, "description": "Projects on the ballot"},
-        "opens_at": _NULLABLE_TIME,
-        "closes_at": _NULLABLE_TIME,
-        "tie_seed_hash": {
-            "type": ["string", "null"],
-            "description": "sha256 of the tie-break seed, committed when the poll opens; "
-            "null while it is a draft",
-        },
-        "tie_seed": {"type": "string", "description": "Published once the poll is revealed"},
-        "reveal_step": {
-            "type": "integer",
-            "minimum": 0,
-            "description": "Places shown so far (revealing, revealed)",
-        },
-        "results": {
-            "type": "array",
-            "description": "Omitted while the results mode hides the counts; during a "
-            "staged reveal, the places shown so far",
-            "items": _ref("Placing"),
-        },
-    }
-    optional = ("tie_seed", "reveal_step", "results")
-    check_state = {"type": "string", "enum": ["ok", "unreachable"]}
-    return {
-        "Error": {
-            **_closed(
-                {
-                    "error": {"type": "string", "description": "A stable code"},
-                    "message": {"type": "string", "minLength": 1},
-                    "receipt": {"type": "string"},
-                    "retry_after": {"type": "integer", "minimum": 1},
-                },
-                optional=("receipt", "retry_after"),
-            ),
-            "description": "Every error answer has this shape; each response narrows `error` "
-            "to its codes. `receipt`: 409 already_voted; `retry_after` (seconds): 429.",
-        },
-        "BallotIn": {
-            "type": "object",
-            "required": ["token", "choices"],
-            "properties": {
-                "token": {"type": "string", "description": "The signed voter token"},
-                "choices": {
-                    "type": "array",
-                    "items": {"type": "string", "pattern": SLUG_RE.pattern, "maxLength": 80},
-                    "minItems": 1,
-                    "uniqueItems": True,
-                    "description": "Project slugs: one (plurality) or up to max_choices (approval)",
-                },
-            },
-        },
-        "Receipt": _closed({"receipt": {"type": "string", "minLength": 1}}),
-        "Choice": _closed(
-            {
-                "project": {"type": "string", "description": "The project's slug"},
-                "title": {"type": "string"},
-                "team": {"type": "string"},
-                "category": {"type": "string"},
-                "theme": {"type": "string"},
-            }
-        ),
-        "Poll": _closed(
-            {
-                "slug": {"type": "string"},
-                "title": {"type": "string"},
-                "description": {"type": "string"},
-                "status": {"type": "string", "enum": statuses},
-                "method": {"type": "string", "enum": [m.value for m in Method]},
-                "max_choices": {"type": "integer", "minimum": 1},
-                "eligibility": {"type": "string", "enum": [e.value for e in Eligibility]},
-                "results": {"type": "string", "enum": modes, "description": "The results mode"},
-                "revote": {"type": "boolean", "description": "A token may replace its ballot"},
-                "opens_at": _NULLABLE_TIME,
-                "closes_at": _NULLABLE_TIME,
-                "tie_seed_hash": results["tie_seed_hash"],
-                "choices": {"type": "array", "items": _ref("Choice")},
-            }
-        ),
-        "Placing": _closed(
-            {
-                "project": {"type": "string"},
-                "title": {"type": "string"},
-                "team": {"type": "string"},
-                "votes": {"type": "integer", "minimum": 0},
-                "rank": {"type": "integer", "minimum": 1},
-            }
-        ),
-        "Results": _closed(results, optional=optional),
-        "TallyEvent": {
-            **_closed({**results, "version": {"type": "integer"}}, optional=optional),
-            "description": "The data of an event-stream `tally` event: Results plus `version`",
-        },
-        "Heartbeat": _closed({"now": {"type": "integer", "description": "Server time, ms"}}),
-        "Revoked": _closed({"message": {"type": "string", "minLength": 1}}),
-        "Readiness": _closed(
-            {
-                "status": {"type": "string", "enum": ["ok", "unavailable"]},
-                "checks": _closed(
-                    {"database": check_state, "redis": check_state}, optional=("redis",)
-                ),
-            }
-        ),
     }
 
 
@@ -391,5 +225,5 @@ def document() -> dict[str, Any]:
             "`error` (a stable code) and `message` (a sentence for a person).",
         },
         "paths": _paths(),
-        "components": {"schemas": _schemas()},
+        "components": {"schemas": components()},
     }
