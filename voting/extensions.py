@@ -44,8 +44,14 @@ def _default_key() -> str:
     return "addr:" + client_address()
 
 
-# Default limits (reads) are per client address; routes declare their own beside them.
-limiter = Limiter(key_func=_default_key)
+def _default_limit() -> str:
+    return str(current_app.config["RATELIMIT_DEFAULT"])
+
+
+# Default limits (reads) are per client address; routes declare their own beside them. The
+# default is read per request: flask-limiter takes RATELIMIT_DEFAULT from the first app it is
+# bound to only, so a second app in the process (tests, `voting demo`) would keep the first's.
+limiter = Limiter(key_func=_default_key, default_limits=[_default_limit])
 
 
 class RedisClient:

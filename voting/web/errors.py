@@ -106,7 +106,12 @@ def register(app: Flask) -> None:
         if status == 413:
             limit = app.config["MAX_CONTENT_LENGTH"] or 0
             message = f"The upload is too large: the limit is {limit // (1024 * 1024)} MB."
-        return error_response(status, code, message)
+        response = app.make_response(error_response(status, code, message))
+        # The exception's own headers (a 405's Allow, which HTTP requires) outlive our body.
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> ResponseReturnValue:

@@ -1,239 +1,229 @@
-"""The OpenAPI 3 description of the JSON API."""
+"""The OpenAPI 3.1 description of the JSON API, closed so that drift fails tests/test_openapi*.
+
+Every object schema that the code builds whole says `additionalProperties: false`, and every
+error answer lists the codes it can carry: a field or a status the code returns and this
+document does not know is a failing test, not a silent surprise for a client.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from voting.domain.statuses import Method, PollStatus, ResultsMode
+from voting.web.openapi_schemas import JSON, closed, components, error_schema, ref, sse_event
 
-_ERROR = {"$ref": "#/components/schemas/Error"}
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": _ERROR}}}
+def _error(description: str, *codes: str, retry: bool = False, **extra: bool) -> dict[str, Any]:
+    answer: dict[str, Any] = {
+        "description": description,
+        "content": {JSON: {"schema": error_schema(*codes, **extra)}},
+    }
+    if retry:
+        answer["headers"] = _RETRY_AFTER
+    return answer
 
 
-def _slug_param() -> dict[str, Any]:
-    return {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"}}
+def _ok(description: str, schema: dict[str, Any], media: str = JSON) -> dict[str, Any]:
+    return {"description": description, "content": {media: {"schema": schema}}}
+
+
+# Answers more than one route can give.
+_NOT_FOUND = _error("not_found: no poll has this slug", "not_found")
+_LIMITED = _error(
+    "rate_limited: too many requests from this address; see Retry-After",
+    "rate_limited",
+    retry=True,
+    retry_after=True,
+)
+_BUSY = _error(
+    "busy: every database connection stayed busy; try again after Retry-After",
+    "busy",
+    retry=True,
+)
+_SLUG = {
+    "name": "slug",
+    "in": "path",
+    "required": True,
+    "description": "The poll's slug",
+    "schema": {"type": "string", "minLength": 1},
+}
+
+
+def _paths() -> dict[str, Any]:
+    ballot_409 = _error(
+        "already_voted (with the receipt of the ballot that counted, when the token cast one), "
+        "or poll_not_open",
+        "already_voted",
+        "poll_not_open",
+        receipt=True,
+    )
+    return {
+        "/api/polls/{slug}": {
+            "get": {
+                "operationId": "getPoll",
+                "summary": "A poll and its choices",
+                "parameters": [_SLUG],
+                "responses": {
+                    "200": _ok("The poll", ref("Poll")),
+                    "404": _NOT_FOUND,
+                    "429": _LIMITED,
+                    "503": _BUSY,
+                },
+            }
+        },
+        "/api/polls/{slug}/ballots": {
+            "post": {
+                "operationId": "castBallot",
+                "summary": "Cast a ballot with a voter token",
+                "parameters": [_SLUG],
+                "requestBody": {"required": True, "content": {JSON: {"schema": ref("BallotIn")}}},
+                "responses": {
+                    "201": _ok(
+                        "Recorded; the receipt shows on the public receipt board", ref("Receipt")
+                    ),
+                    "400": _error(
+                        "invalid_request: not a JSON object, no choices, unknown, withdrawn, "
+                        "excluded, repeated or too many choices",
+                        "invalid_request",
+                    ),
+                    "403": _error(
+                        "invalid_token: missing, forged, tampered, for another poll, revoked "
+                        "or never issued",
+                        "invalid_token",
+                    ),
+                    "404": _NOT_FOUND,
+                    "409": ballot_409,
+                    "413": _error("too_large: the body is over the upload limit", "too_large"),
+                    "429": _error(
+                        "rate_limited: too many tries with this token or from this address; "
+                        "see Retry-After",
+                        "rate_limited",
+                        retry=True,
+                        retry_after=True,
+                    ),
+                    "503": _error(
+                        "busy: every database connection stayed busy, before anything was "
+                        "written; retry after Retry-After (a ballot that did count then "
+                        "answers 409 already_voted with its receipt)",
+                        "busy",
+                        retry=True,
+                    ),
+                },
+            }
+        },
+        "/api/polls/{slug}/results": {
+            "get": {
+                "operationId": "getResults",
+                "summary": "Turnout, and the results where the poll's results mode shows them",
+                "parameters": [_SLUG],
+                "responses": {
+                    "200": _ok("Results", ref("Results")),
+                    "404": _NOT_FOUND,
+                    "429": _LIMITED,
+                    "503": _BUSY,
+                },
+            }
+        },
+        "/api/polls/{slug}/events": {
+            "get": {
+                "operationId": "streamResults",
+                "summary": "Server-Sent Events: live results within the poll's results mode",
+                "description": (
+                    "`tally` events carry the Results JSON plus `version` (the TallyEvent "
+                    "schema); the event id is the version. The first event is sent at once, "
+                    '`heartbeat` events (`{"now": <ms>}`) at least every 15 s; an overlay whose '
+                    'key was rotated gets a `revoked` event (`{"message"}`) and the stream '
+                    "ends. A reconnect with Last-Event-ID (or ?lastEventId=) gets the current "
+                    "snapshot. ?key= (an overlay key) and ?view=public choose the public view; "
+                    "a logged-in organizer gets theirs otherwise."
+                ),
+                "parameters": [
+                    _SLUG,
+                    {"name": "key", "in": "query", "schema": {"type": "string"}},
+                    {
+                        "name": "view",
+                        "in": "query",
+                        "description": "`public`: what the audience sees, even for an organizer "
+                        "(a projected results page); any other value is ignored",
+                        "schema": {"type": "string"},
+                    },
+                    {"name": "lastEventId", "in": "query", "schema": {"type": "string"}},
+                    {"name": "Last-Event-ID", "in": "header", "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    "200": _ok(
+                        "An event stream; the schema describes each event (as OpenAPI 3.2's "
+                        "itemSchema does), its data being JSON",
+                        {
+                            "oneOf": [
+                                sse_event("tally", "TallyEvent"),
+                                sse_event("heartbeat", "Heartbeat"),
+                                sse_event("revoked", "Revoked"),
+                            ]
+                        },
+                        "text/event-stream",
+                    ),
+                    "403": _error("invalid_token: the overlay key is not valid", "invalid_token"),
+                    "404": _NOT_FOUND,
+                    "429": _error(
+                        "rate_limited: too many streams from this address; see Retry-After",
+                        "rate_limited",
+                        retry=True,
+                        retry_after=True,
+                    ),
+                    "503": _BUSY,
+                },
+            }
+        },
+        "/api/openapi.json": {
+            "get": {
+                "operationId": "getOpenAPI",
+                "summary": "This document",
+                "responses": {
+                    "200": _ok("The OpenAPI document", {"type": "object"}),
+                    "429": _LIMITED,
+                },
+            }
+        },
+        "/healthz": {
+            "get": {
+                "operationId": "liveness",
+                "summary": "Liveness: the process answers (never rate limited)",
+                "responses": {
+                    "200": _ok("Alive", closed({"status": {"type": "string", "enum": ["ok"]}}))
+                },
+            }
+        },
+        "/readyz": {
+            "get": {
+                "operationId": "readiness",
+                "summary": "Readiness: the database (and Redis when configured); never rate limited",
+                "responses": {
+                    "200": _ok("Ready", ref("Readiness")),
+                    "503": _ok("Not ready: a check is unreachable", ref("Readiness")),
+                },
+            }
+        },
+    }
 
 
 def document() -> dict[str, Any]:
     """The whole document, built fresh (it is small)."""
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {
             "title": "Community-favorite voting API",
             "version": "1",
-            "description": "The public API of the voting service. Every error is JSON with `error` and `message`.",
+            "description": "The public API of the voting service. Every error is JSON with "
+            "`error` (a stable code) and `message` (a sentence for a person).",
         },
-        "paths": {
-            "/api/polls/{slug}": {
-                "get": {
-                    "summary": "A poll and its choices",
-                    "parameters": [_slug_param()],
-                    "responses": {
-                        "200": {
-                            "description": "The poll",
-                            "content": {
-                                "application/json": {
-                                    "schema": {"$ref": "#/components/schemas/Poll"}
-                                }
-                            },
-                        },
-                        "404": _error("No such poll"),
-                    },
-                }
-            },
-            "/api/polls/{slug}/ballots": {
-                "post": {
-                    "summary": "Cast a ballot with a voter token",
-                    "parameters": [_slug_param()],
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {"$ref": "#/components/schemas/BallotIn"}
-                            }
-                        },
-                    },
-                    "responses": {
-                        "201": {
-                            "description": "Recorded",
-                            "content": {
-                                "application/json": {
-                                    "schema": {
-                                        "type": "object",
-                                        "required": ["receipt"],
-                                        "properties": {"receipt": {"type": "string"}},
-                                    }
-                                }
-                            },
-                        },
-                        "400": _error(
-                            "invalid_request: bad JSON, unknown, excluded or too many choices"
-                        ),
-                        "403": _error(
-                            "invalid_token: forged, tampered, wrong poll, revoked or never issued"
-                        ),
-                        "404": _error("No such poll"),
-                        "409": _error("already_voted, or poll_not_open"),
-                        "429": {
-                            "description": "rate_limited; see the Retry-After header",
-                            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
-                            "content": {"application/json": {"schema": _ERROR}},
-                        },
-                        "503": {
-                            "description": "busy: every database connection stayed busy; "
-                            "try again after Retry-After (a ballot that did count then "
-                            "answers 409 already_voted with its receipt)",
-                            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
-                            "content": {"application/json": {"schema": _ERROR}},
-                        },
-                    },
-                }
-            },
-            "/api/polls/{slug}/results": {
-                "get": {
-                    "summary": "Turnout, and the results where the poll's results mode shows them",
-                    "parameters": [_slug_param()],
-                    "responses": {
-                        "200": {
-                            "description": "Results",
-                            "content": {
-                                "application/json": {
-                                    "schema": {"$ref": "#/components/schemas/Results"}
-                                }
-                            },
-                        },
-                        "404": _error("No such poll"),
-                    },
-                }
-            },
-            "/api/polls/{slug}/events": {
-                "get": {
-                    "summary": "Server-Sent Events: live results within the poll's results mode",
-                    "description": (
-                        "`tally` events carry the Results JSON plus `version`; the event id is "
-                        "the version. The first event is sent at once, `heartbeat` events at "
-                        "least every 15 s. A reconnect with Last-Event-ID (or ?lastEventId=) "
-                        "gets the current snapshot. ?key= (an overlay key) and ?view=public "
-                        "choose the public view; a logged-in organizer gets theirs otherwise."
-                    ),
-                    "parameters": [
-                        _slug_param(),
-                        {"name": "key", "in": "query", "schema": {"type": "string"}},
-                        {"name": "view", "in": "query", "schema": {"enum": ["public"]}},
-                        {"name": "Last-Event-ID", "in": "header", "schema": {"type": "string"}},
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "An event stream",
-                            "content": {"text/event-stream": {"schema": {"type": "string"}}},
-                        },
-                        "403": _error("invalid_token: the overlay key is not valid"),
-                        "404": _error("No such poll"),
-                        "429": _error("rate_limited: too many streams from this address"),
-                    },
-                }
-            },
-            "/healthz": {
-                "get": {"summary": "Liveness", "responses": {"200": {"description": "Alive"}}}
-            },
-            "/readyz": {
-                "get": {
-                    "summary": "Readiness: database (and Redis when configured)",
-                    "responses": {
-                        "200": {"description": "Ready"},
-                        "503": {"description": "Not ready"},
-                    },
-                }
-            },
-        },
-        "components": {
-            "schemas": {
-                "Error": {
-                    "type": "object",
-                    "required": ["error", "message"],
-                    "properties": {
-                        "error": {"type": "string"},
-                        "message": {"type": "string"},
-                        "receipt": {"type": "string"},
-                    },
-                },
-                "BallotIn": {
-                    "type": "object",
-                    "required": ["token", "choices"],
-                    "properties": {
-                        "token": {"type": "string"},
-                        "choices": {"type": "array", "items": {"type": "string"}, "minItems": 1},
-                    },
-                },
-                "Choice": {
-                    "type": "object",
-                    "properties": {
-                        "project": {"type": "string"},
-                        "title": {"type": "string"},
-                        "team": {"type": "string"},
-                        "category": {"type": "string"},
-                        "theme": {"type": "string"},
-                    },
-                },
-                "Poll": {
-                    "type": "object",
-                    "properties": {
-                        "slug": {"type": "string"},
-                        "title": {"type": "string"},
-                        "status": {
-                            "type": "string",
-                            "enum": [s.value for s in PollStatus],
-                        },
-                        "method": {"type": "string", "enum": [m.value for m in Method]},
-                        "max_choices": {"type": "integer"},
-                        "results": {"type": "string", "enum": [m.value for m in ResultsMode]},
-                        "opens_at": {"type": "string", "format": "date-time", "nullable": True},
-                        "closes_at": {"type": "string", "format": "date-time", "nullable": True},
-                        "choices": {
-                            "type": "array",
-                            "items": {"$ref": "#/components/schemas/Choice"},
-                        },
-                    },
-                },
-                "Placing": {
-                    "type": "object",
-                    "properties": {
-                        "project": {"type": "string"},
-                        "title": {"type": "string"},
-                        "team": {"type": "string"},
-                        "votes": {"type": "integer"},
-                        "rank": {"type": "integer"},
-                    },
-                },
-                "Results": {
-                    "type": "object",
-                    "required": ["status", "turnout"],
-                    "properties": {
-                        "poll": {"type": "string"},
-                        "title": {"type": "string"},
-                        "status": {"type": "string"},
-                        "results_mode": {"type": "string", "enum": [m.value for m in ResultsMode]},
-                        "turnout": {"type": "integer"},
-                        "places": {"type": "integer"},
-                        "opens_at": {"type": "string", "format": "date-time", "nullable": True},
-                        "closes_at": {"type": "string", "format": "date-time", "nullable": True},
-                        "version": {
-                            "type": "integer",
-                            "description": "Only in event-stream tally events",
-                        },
-                        "tie_seed_hash": {"type": "string", "nullable": True},
-                        "tie_seed": {"type": "string"},
-                        "reveal_step": {"type": "integer"},
-                        "results": {
-                            "type": "array",
-                            "description": "Omitted while the results mode hides the counts",
-                            "items": {"$ref": "#/components/schemas/Placing"},
-                        },
-                    },
-                },
-            }
-        },
+        "paths": _paths(),
+        "components": {"schemas": components()},
     }
