@@ -302,6 +302,46 @@ def test_results_answers(
     assert contract.unprovoked("get", path) == set()
 
 
+def test_receipt_board_answers(
+    make_app: Callable[..., Flask],
+    make_poll: Callable[..., str],
+    limited: Callable[..., FlaskClient],
+    busy: Callable[[], Any],
+) -> None:
+    path = "/api/polls/{slug}/receipts"
+    app = make_app(RECEIPTS_PAGE_SIZE=2)
+    found = Contract(openapi.document())
+    client = app.test_client()
+    slugs = _in_every_status(app, make_poll, results_mode="hidden")
+    for slug in slugs:  # unpublished until the reveal: nothing listed
+        body = found.check("get", path, client.get(f"/api/polls/{slug}/receipts"))
+        assert body["published"] is (slug == slugs[-1])
+    revealed = slugs[-1]
+    live = make_poll(results_mode="live")
+    tokens = issuing_tokens(app, live, 3)
+    for token in tokens:
+        choice = project_slugs(app, live)[:1]
+        cast = client.post(f"/api/polls/{live}/ballots", json={"token": token, "choices": choice})
+        assert cast.status_code == 201
+    with app.app_context():
+        polls.close_poll(live, actor="test")
+    first = found.check("get", path, client.get(f"/api/polls/{live}/receipts"))
+    assert first["published"] and first["total"] == 3 and first["pages"] == 2 and first["next"]
+    found.check("get", path, client.get(f"/api/polls/{live}/receipts?page=2"))
+    receipt = first["ballots"][0]["receipt"]
+    one = found.check("get", path, client.get(f"/api/polls/{live}/receipts?q={receipt.lower()}"))
+    assert [row["receipt"] for row in one["ballots"]] == [receipt]
+    found.check("get", path, client.get(f"/api/polls/{live}/receipts?page=zero"))
+    found.check("get", path, client.get(f"/api/polls/{live}/receipts?page=9"))
+    found.check("get", path, client.get("/api/polls/no-such-poll/receipts"))
+    slow = limited()
+    assert slow.get(f"/api/polls/{revealed}/receipts").status_code in (200, 404)
+    found.check("get", path, slow.get(f"/api/polls/{revealed}/receipts"))
+    with busy() as stuck:
+        found.check("get", path, stuck.get(f"/api/polls/{revealed}/receipts"))
+    assert found.unprovoked("get", path) == set()
+
+
 def _first_event(response: TestResponse) -> str:
     """The first event of a stream (sent at once), as sent; the stream is closed after."""
     try:

@@ -131,6 +131,46 @@ def _paths() -> dict[str, Any]:
                 },
             }
         },
+        "/api/polls/{slug}/receipts": {
+            "get": {
+                "operationId": "getReceiptBoard",
+                "summary": "The public receipt board: every counted ballot's receipt and choices",
+                "description": (
+                    "Published when the poll is revealed (a live poll's at its close); until "
+                    "then `published` is false and nothing is listed. Superseded receipts "
+                    "(votes changed on a revote poll) are listed as such. Sorted by receipt; "
+                    "`next` links the following page. ?q= finds one receipt as a person "
+                    "types it."
+                ),
+                "parameters": [
+                    _SLUG,
+                    {
+                        "name": "page",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "default": 1},
+                    },
+                    {
+                        "name": "q",
+                        "in": "query",
+                        "description": "A receipt code (case, spaces and dashes do not matter)",
+                        "schema": {"type": "string"},
+                    },
+                ],
+                "responses": {
+                    "200": _ok("The board, or one page of it", ref("ReceiptBoard")),
+                    "400": _error(
+                        "invalid_request: the page is not a whole number, or q is not a receipt",
+                        "invalid_request",
+                    ),
+                    "404": _error(
+                        "not_found: no poll has this slug, or the page is past the end",
+                        "not_found",
+                    ),
+                    "429": _LIMITED,
+                    "503": _BUSY,
+                },
+            }
+        },
         "/api/polls/{slug}/events": {
             "get": {
                 "operationId": "streamResults",

@@ -90,8 +90,17 @@ def components() -> dict[str, Any]:
             "staged reveal, the places shown so far",
             "items": ref("Placing"),
         },
+        "tie_break": {
+            "type": "string",
+            "description": "How tied places are ordered; present when a shown place is tied",
+        },
+        "tie_break_help": {
+            "type": "string",
+            "format": "uri",
+            "description": "Where the results page explains how to recompute the draw",
+        },
     }
-    optional = ("tie_seed", "reveal_step", "results")
+    optional = ("tie_seed", "reveal_step", "results", "tie_break", "tie_break_help")
     check_state = {"type": "string", "enum": ["ok", "unreachable"]}
     return {
         "Error": {
@@ -155,6 +164,43 @@ def components() -> dict[str, Any]:
                 "team": {"type": "string"},
                 "votes": {"type": "integer", "minimum": 0},
                 "rank": {"type": "integer", "minimum": 1},
+                "tied": {"type": "boolean", "description": "Another shown place has as many votes"},
+                "tied_with": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "The shown places with as many votes, best placed first",
+                },
+            }
+        ),
+        "ReceiptBoard": closed(
+            {
+                "poll": {"type": "string", "description": "The poll's slug"},
+                "published": {"type": "boolean"},
+                "publishes": {
+                    "type": "string",
+                    "enum": ["close", "reveal"],
+                    "description": "When the board is published: a live poll's at its close, "
+                    "any other at the full reveal",
+                },
+                "publishes_at": NULLABLE_TIME,
+                "total": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Receipts on the board (0 until it is published)",
+                },
+                "page": {"type": "integer", "minimum": 1},
+                "pages": {"type": "integer", "minimum": 0},
+                "receipt": {"type": "string", "description": "The searched receipt, normalised"},
+                "ballots": {"type": "array", "items": ref("BoardRow")},
+                "next": {"type": ["string", "null"], "format": "uri"},
+            },
+            optional=("page", "pages", "receipt"),
+        ),
+        "BoardRow": closed(
+            {
+                "receipt": {"type": "string"},
+                "choices": {"type": "array", "items": {"type": "string"}},
+                "status": {"type": "string", "enum": ["counted", "superseded"]},
             }
         ),
         "Results": closed(results, optional=optional),
