@@ -23,6 +23,11 @@
     return node;
   }
 
+  // As voting.domain.fingerprint.short: the first 12 hex digits in groups of four.
+  function shortFingerprint(value) {
+    return value ? value.slice(0, 12).match(/.{1,4}/g).join("-") : "";
+  }
+
   function votes(n) { return numbers.format(n) + (n === 1 ? " vote" : " votes"); }
 
   function ordinal(n) {
@@ -279,6 +284,9 @@
     $("board").hidden = !(liveBoard || reveal);
     $("winner").hidden = !reveal;
     $("seed").textContent = doc.tie_seed ? "Tie-break seed: " + doc.tie_seed : "";
+    // The fingerprint changes if the poll's definition does (a project withdrawn, tokens added).
+    $("fingerprint").hidden = !doc.fingerprint;
+    $("fingerprint-code").textContent = shortFingerprint(doc.fingerprint);
 
     if (status === "draft") {
       message("Voting opens soon", "");

@@ -78,6 +78,16 @@
       code.textContent = doc.tie_seed;
       seed.appendChild(code);
     }
+    var print = document.getElementById("live-fingerprint");
+    if (print) {
+      // Shown once the poll opens; it changes if the definition does (a project withdrawn).
+      print.hidden = !doc.fingerprint;
+      var full = doc.fingerprint || "";
+      document.getElementById("fingerprint-short").textContent = full
+        ? full.slice(0, 12).match(/.{1,4}/g).join("-")
+        : "";
+      document.getElementById("fingerprint-full").textContent = full;
+    }
     var list = document.getElementById("standings");
     var existing = {};
     Array.prototype.forEach.call(list.children, function (li) { existing[li.getAttribute("data-project")] = li; });

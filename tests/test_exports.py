@@ -13,6 +13,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
+from voting.domain import fingerprint
 from voting.domain.errors import NotFound, PollStateError
 from voting.domain.tokens import read_voter_token
 from voting.extensions import db
@@ -310,3 +311,17 @@ def test_batch_tokens_refuses_batches_without_live_invites(
             exports.batch_tokens(slug, batch, actor="ana", purpose="qr")
     assert audit_of("tokens.export") == []
     assert db.session.execute(select(func.count(AuditEvent.id))).scalar_one() > 0
+
+
+def test_export_states_its_token_counts_and_the_fingerprints_definition(
+    ctx: Flask, make_poll: Callable[..., str], mint: Callable[..., list[str]]
+) -> None:
+    slug, _ = voted_poll(make_poll, mint)
+    issuing.revoke(slug, actor="ana", tokens=mint(slug, 1))
+    doc = exports.export_poll(slug, actor="ana")
+    assert doc["tokens"] == {"issued": 4, "used": 3, "revoked": 1}
+    definition = doc["poll"]["definition"]
+    assert definition["tokens_issued"] == 4 and len(definition["choices"]) == 12
+    assert doc["poll"]["fingerprint"] == fingerprint.fingerprint(definition)
+    assert exports.export_bytes(doc) == json.dumps(doc, indent=2, ensure_ascii=False).encode()
+    assert exports.verify_export(doc) == []

@@ -48,7 +48,9 @@ def test_mint_tokens_stores_one_invite_row_per_token_and_audits(
     assert {(r.kind, r.batch, r.issued_on, r.revoked_at) for r in rows} == {
         ("invite", "b1", utcnow().date(), None)
     }
-    assert last_audit() == ("tokens.mint", {"batch": "b1", "count": 5})
+    # The poll is open, so five more voters change its fingerprint: the entry carries it.
+    fingerprint = polls.poll_document(polls.get_poll(slug))["fingerprint"]
+    assert last_audit() == ("tokens.mint", {"batch": "b1", "count": 5, "fingerprint": fingerprint})
     lines = minted.csv_text().splitlines()
     assert lines[0] == "token,url"
     assert lines[1:] == [f"{t},http://vote.test/v/{t}" for t in minted.tokens]
@@ -166,7 +168,11 @@ def test_reissue_revokes_the_lost_card_and_mints_one_of_its_kind(
     assert rows[token_id(new)].kind == "invite" and rows[token_id(new)].batch == replacement.batch
     assert rows[token_id(new)].revoked_at is None
     assert len(rows) == 3
-    assert last_audit() == ("tokens.reissue", {"batch": replacement.batch})
+    fingerprint = polls.poll_document(polls.get_poll(slug))["fingerprint"]
+    assert last_audit() == (
+        "tokens.reissue",
+        {"batch": replacement.batch, "fingerprint": fingerprint},
+    )
     # The replacement is a working voter token.
     assert ballots.cast_ballot(slug, new, ["flood-watch"]).receipt
 

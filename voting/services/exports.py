@@ -1,9 +1,11 @@
-"""The full export of a poll, and its independent verification."""
+"""The full export of a poll (its bytes and their SHA-256), results CSV and token batches."""
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -13,7 +15,6 @@ from typing import Any
 from sqlalchemy import func, select
 
 from voting.database import atomic, begin_write
-from voting.domain import tally
 from voting.domain.errors import NotFound, PollStateError
 from voting.domain.statuses import FINAL, TokenKind
 from voting.domain.timestamps import iso
@@ -21,10 +22,10 @@ from voting.domain.tokens import VoterToken, sign_voter_token
 from voting.extensions import db
 from voting.models import Ballot, BallotChoice, Poll, Project, Token
 from voting.services import audit, polls
-from voting.services.issuing import MintedBatch, voter_signer
+from voting.services.issuing import MintedBatch, issuance_stats, voter_signer
+from voting.services.polls.fingerprint import definition_of
 from voting.services.receipts import superseded
-
-EXPORT_FORMAT = "voting-export/1"
+from voting.services.verification import EXPORT_FORMAT, Board, check_export, problems_of
 
 
 @atomic
@@ -50,6 +51,7 @@ def export_poll(slug: str, *, actor: str) -> dict[str, Any]:
         select(Ballot.id, Ballot.receipt).where(Ballot.poll_id == poll.id).order_by(Ballot.receipt)
     )
     projects = [c.project for c in poll.choices]
+    issued = issuance_stats(poll)
     seed_public = status in FINAL
     return {
         "format": EXPORT_FORMAT,
@@ -57,6 +59,8 @@ def export_poll(slug: str, *, actor: str) -> dict[str, Any]:
             **polls.poll_document(poll),
             "tie_seed": poll.tie_seed if seed_public else None,
             "closed_at": iso(poll.closed_at),
+            # What `fingerprint` (from poll_document, null in draft) is the SHA-256 of.
+            "definition": definition_of(poll),
         },
         "projects": [
             _project(p, withdrawn=c.withdrawn) for p, c in zip(projects, poll.choices, strict=True)
@@ -65,6 +69,7 @@ def export_poll(slug: str, *, actor: str) -> dict[str, Any]:
         "ballots": [{"receipt": r, "choices": sorted(by_ballot[i])} for i, r in receipts],
         # Receipts that revotes replaced: listed on the board, never counted.
         "superseded": superseded(poll),
+        "tokens": {"issued": issued.issued, "used": issued.used, "revoked": issued.revoked},
         "audit": audit.all_entries(),
     }
 
@@ -82,39 +87,19 @@ def _project(project: Project, *, withdrawn: bool) -> dict[str, Any]:
     }
 
 
-def verify_export(doc: Mapping[str, Any]) -> list[str]:
-    """Problems found recomputing the tally and walking the audit chain; empty when all match."""
-    problems: list[str] = []
-    if doc.get("format") != EXPORT_FORMAT:
-        return [f"not a {EXPORT_FORMAT} document"]
-    poll = doc.get("poll") or {}
-    active = [c["project"] for c in poll.get("choices", [])]
-    ballots = doc.get("ballots") or []
-    if any(not set(b.get("choices", [])) <= set(active) for b in ballots):
-        problems.append("a ballot names a project that is not in the poll")
-    counts = tally.count((b.get("choices", []) for b in ballots), active)
-    stated = doc.get("tally") or {}
-    if stated.get("turnout") != len(ballots):
-        problems.append(
-            f"turnout says {stated.get('turnout')} but the export holds {len(ballots)} ballots"
-        )
-    seed = poll.get("tie_seed")
-    if seed is not None:
-        if tally.seed_hash(seed) != poll.get("tie_seed_hash"):
-            problems.append("the published tie-break seed does not match its committed hash")
-        expected = [p.as_dict() for p in tally.rank(counts, seed)]
-        got = [
-            {"project": r["project"], "votes": r["votes"], "rank": r["rank"]}
-            for r in stated.get("results", [])
-        ]
-        if got != expected:
-            problems.append("the stated ranking does not match the ballots")
-    else:
-        got_counts = {r["project"]: r["votes"] for r in stated.get("results", [])}
-        if got_counts and got_counts != counts:
-            problems.append("the stated counts do not match the ballots")
-    problems.extend(audit.verify_chain(doc.get("audit") or []))
-    return problems
+def verify_export(doc: Mapping[str, Any], board: Board | None = None) -> list[str]:
+    """Problems found checking an export (services/verification.py); empty when all match."""
+    return problems_of(check_export(doc, board))
+
+
+def export_bytes(doc: Mapping[str, Any]) -> bytes:
+    """The export file's bytes, the same from the CLI and the console, so one digest fits both."""
+    return json.dumps(doc, indent=2, ensure_ascii=False).encode("utf-8")
+
+
+def sha256_hex(data: bytes) -> str:
+    """The SHA-256 of a file's bytes, as `sha256sum` prints it."""
+    return hashlib.sha256(data).hexdigest()
 
 
 # -- spreadsheet-safe results CSV and token batches (the organizer console) ----------------

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy import insert, select, update
 
+from voting import live
 from voting.database import atomic, begin_write
 from voting.domain.errors import InvalidRequest, InvalidToken, NotFound
 from voting.domain.statuses import FINAL, Eligibility, TokenKind
@@ -26,7 +27,8 @@ from voting.extensions import db
 from voting.links import voter_url
 from voting.models import Poll, Token, utcnow
 from voting.services import audit
-from voting.services.polls import get_poll
+from voting.services.polls import effective_status, get_poll
+from voting.services.polls.fingerprint import audit_detail
 
 MAX_MINT = 100_000
 _INSERT_CHUNK = 2_000
@@ -96,8 +98,12 @@ def mint_tokens(
         )
         if progress:
             progress(len(chunk))
-    audit.record(actor, "tokens.mint", poll.slug, count=count, batch=batch)
+    # More tokens issued changes an opened poll's definition, so its fingerprint.
+    changed = audit_detail(poll, effective_status(poll))
+    audit.record(actor, "tokens.mint", poll.slug, count=count, batch=batch, **changed)
     db.session.commit()
+    if changed:
+        live.notify(poll.slug)  # the documents carry the new fingerprint
     tokens = [sign_voter_token(signer, VoterToken(poll_id=poll.id, token_id=i)) for i in ids]
     return MintedBatch(poll=poll, batch=batch, tokens=tokens)
 
@@ -156,8 +162,11 @@ def reissue(slug: str, lost: str, *, actor: str) -> MintedBatch:
     db.session.add(
         Token(id=new_id, poll_id=poll.id, kind=token.kind, batch=batch, issued_on=utcnow().date())
     )
-    audit.record(actor, "tokens.reissue", poll.slug, batch=batch)
+    changed = audit_detail(poll, effective_status(poll))
+    audit.record(actor, "tokens.reissue", poll.slug, batch=batch, **changed)
     db.session.commit()
+    if changed:
+        live.notify(poll.slug)
     signed = sign_voter_token(voter_signer(), VoterToken(poll_id=poll.id, token_id=new_id))
     return MintedBatch(poll=poll, batch=batch, tokens=[signed])
 

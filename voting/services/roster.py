@@ -30,7 +30,8 @@ from voting.models import Poll, Project, RosterEntry, TeamMember, Token, utcnow
 from voting.services import audit
 from voting.services.hashing import email_hash, keyed_hash
 from voting.services.issuing import voter_signer
-from voting.services.polls import get_poll
+from voting.services.polls import effective_status, get_poll
+from voting.services.polls.fingerprint import audit_detail
 
 CODE_COLUMNS = ("code", "ticket", "ticket_code", "email", "e-mail")
 PROJECT_COLUMNS = ("project", "project_slug", "team_project")
@@ -174,6 +175,8 @@ def import_roster(slug: str, data: bytes, *, actor: str, dry_run: bool = False) 
         added=report.added,
         updated=report.updated,
         rejected=len(report.rejected),
+        # New entries after opening are more voters: the entry carries the new fingerprint.
+        **audit_detail(poll, effective_status(poll)),
     )
     db.session.commit()
     return report

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from voting.domain.fingerprint import short
 from voting.web import (
     admin,
     api,
@@ -19,8 +20,10 @@ from voting.web import (
 
 
 def register_web(app: Flask) -> None:
-    """Attach the session cookie, blueprints, error handlers and the security headers."""
+    """Attach the session cookie, blueprints, error handlers, page filters and security headers."""
     sessions.install(app)
+    # `{{ fp|short_fingerprint }}`: the poll fingerprint as people compare it (1a2b-3c4d-5e6f).
+    app.add_template_filter(short, "short_fingerprint")
     errors.register(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from voting import live
 from voting.database import atomic, begin_write
 from voting.domain import tally
 from voting.domain.errors import InvalidRequest, NotFound, PollStateError
@@ -18,6 +19,7 @@ from voting.domain.timestamps import iso
 from voting.extensions import db
 from voting.models import Poll, PollChoice, Project, utcnow
 from voting.services import audit
+from voting.services.polls.fingerprint import audit_detail
 from voting.services.polls.lifecycle import active_choice_count, effective_status, lock_poll
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -213,6 +215,15 @@ def withdraw_project(slug: str, project_slug: str, *, actor: str) -> Poll:
     if active_choice_count(poll) <= 1:
         raise InvalidRequest("This is the last project on the ballot; a poll needs at least one.")
     choice.withdrawn = True
-    audit.record(actor, "poll.withdraw", poll.slug, project=project_slug, status=status)
+    # The definition lost a choice: an opened poll's entry carries its new fingerprint.
+    audit.record(
+        actor,
+        "poll.withdraw",
+        poll.slug,
+        project=project_slug,
+        status=status,
+        **audit_detail(poll, status),
+    )
     db.session.commit()
+    live.notify(poll.slug)
     return poll

@@ -28,6 +28,7 @@ from voting.extensions import db
 from voting.models import Poll, utcnow
 from voting.services import audit
 from voting.services.polls.counting import turnout
+from voting.services.polls.fingerprint import fingerprint_of
 
 SelectT = TypeVar("SelectT", bound=Select[Any])
 
@@ -105,7 +106,14 @@ def open_poll(slug: str, *, actor: str) -> Poll:
         raise PollStateError("This poll has closed; a closed poll cannot open again.")
     poll.status = PollStatus.OPEN
     poll.opened_at = utcnow()
-    audit.record(actor, "poll.open", poll.slug, tie_seed_hash=poll.tie_seed_hash)
+    # The fingerprint is published here, once the definition it covers is fixed.
+    audit.record(
+        actor,
+        "poll.open",
+        poll.slug,
+        tie_seed_hash=poll.tie_seed_hash,
+        fingerprint=fingerprint_of(poll, PollStatus.OPEN),
+    )
     db.session.commit()
     live.notify(poll.slug)
     return poll
@@ -146,6 +154,7 @@ def _record_schedule(poll: Poll) -> None:
             poll.slug,
             at=iso(poll.opens_at),
             tie_seed_hash=poll.tie_seed_hash,
+            fingerprint=fingerprint_of(poll, PollStatus.OPEN),
         )
     if poll.status == PollStatus.OPEN and status == PollStatus.CLOSED:
         poll.status = PollStatus.CLOSED

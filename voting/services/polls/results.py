@@ -16,6 +16,7 @@ from voting.extensions import db
 from voting.links import public_url
 from voting.models import Poll, utcnow
 from voting.services.polls.counting import counted
+from voting.services.polls.fingerprint import fingerprint_of
 from voting.services.polls.lifecycle import active_choice_count, effective_status, settle_schedule
 
 
@@ -36,15 +37,18 @@ class Standing:
     status: PollStatus
     turnout: int
     placings: list[tally.Placing]
+    fingerprint: str | None = None
 
 
 def _standing(poll: Poll, now: datetime) -> Standing:
     ballots_cast, votes = counted(poll)
+    status = effective_status(poll, now)
     return Standing(
         now=now,
-        status=effective_status(poll, now),
+        status=status,
         turnout=ballots_cast,
         placings=tally.rank(votes, poll.tie_seed),
+        fingerprint=fingerprint_of(poll, status),
     )
 
 
@@ -68,6 +72,7 @@ def results_document(poll: Poll, standing: Standing, *, organizer: bool) -> dict
         "opens_at": iso(poll.opens_at),
         "closes_at": iso(poll.closes_at),
         "tie_seed_hash": poll.tie_seed_hash if status != PollStatus.DRAFT else None,
+        "fingerprint": standing.fingerprint,
     }
     step = min(len(titles), schedule.auto_step(poll, now))
     placed = None
@@ -141,6 +146,7 @@ def poll_document(poll: Poll) -> dict[str, Any]:
         "opens_at": iso(poll.opens_at),
         "closes_at": iso(poll.closes_at),
         "tie_seed_hash": poll.tie_seed_hash if status != PollStatus.DRAFT else None,
+        "fingerprint": fingerprint_of(poll, status),
         "choices": [
             {
                 "project": c.project.slug,

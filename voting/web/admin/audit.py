@@ -9,7 +9,7 @@ from flask import make_response, render_template, request
 from flask.typing import ResponseReturnValue
 
 from voting.domain.errors import InvalidRequest
-from voting.services import audit, exports
+from voting.services import audit, exports, verification
 from voting.web.admin.blueprint import actor, bp
 
 # Entries the audit page lists at most, newest first.
@@ -18,9 +18,11 @@ AUDIT_PAGE = 500
 
 @bp.post("/polls/<slug>/export.json")
 def export_json(slug: str) -> ResponseReturnValue:
-    doc = exports.export_poll(slug, actor=actor())
-    response = make_response(json.dumps(doc, indent=2, ensure_ascii=False))
+    data = exports.export_bytes(exports.export_poll(slug, actor=actor()))
+    response = make_response(data)
     response.headers["Content-Type"] = "application/json; charset=utf-8"
+    # The digest `voting export` prints, so the downloaded file can be checked byte for byte.
+    response.headers["X-Content-SHA256"] = exports.sha256_hex(data)
     response.headers["Content-Disposition"] = f'attachment; filename="{slug}-export.json"'
     return response
 
@@ -66,23 +68,36 @@ def audit_log() -> ResponseReturnValue:
 
 @bp.post("/audit/verify-export")
 def verify_export() -> ResponseReturnValue:
-    """`voting verify` from the browser: recount an export file and walk its chain.
+    """`voting verify` from the browser: the same checks, item by item, on an uploaded export.
 
-    A pure computation on the uploaded file; nothing is written, so nothing is audited.
+    A pure computation on the uploaded files; nothing is written, so nothing is audited.
     """
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         raise InvalidRequest("Choose an export file (the JSON from “Download the full export”).")
+    data = upload.read()
     try:
-        doc = json.loads(upload.read().decode("utf-8-sig"))
+        doc = json.loads(data.decode("utf-8-sig"))
     except (ValueError, UnicodeDecodeError):
         raise InvalidRequest(f"{upload.filename} is not a JSON export.") from None
-    problems = exports.verify_export(doc) if isinstance(doc, dict) else ["not a JSON object"]
+    if not isinstance(doc, dict):
+        raise InvalidRequest(f"{upload.filename} is not a JSON export (not a JSON object).")
+    board_upload = request.files.get("board")
+    board = None
+    if board_upload is not None and board_upload.filename:
+        try:
+            board = verification.read_board(board_upload.read().decode("utf-8-sig"))
+        except UnicodeDecodeError:
+            raise InvalidRequest(f"{board_upload.filename} is not a UTF-8 CSV file.") from None
+    checks = verification.check_export(doc, board)
+    problems = verification.problems_of(checks)
     return render_template(
         "admin/verify_result.html",
         filename=upload.filename,
+        sha256=exports.sha256_hex(data),
+        checks=checks,
         problems=problems,
-        ballots=len(doc.get("ballots") or []) if isinstance(doc, dict) else 0,
-        entries=len(doc.get("audit") or []) if isinstance(doc, dict) else 0,
-        poll=(doc.get("poll") or {}).get("slug") if isinstance(doc, dict) else None,
+        ballots=len(doc.get("ballots") or []),
+        entries=len(doc.get("audit") or []),
+        poll=(doc.get("poll") or {}).get("slug"),
     ), 200 if not problems else 422
