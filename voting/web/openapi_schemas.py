@@ -78,6 +78,13 @@ def components() -> dict[str, Any]:
             "description": "sha256 of the tie-break seed, committed when the poll opens; "
             "null while it is a draft",
         },
+        "fingerprint": {
+            "type": ["string", "null"],
+            "pattern": "^[0-9a-f]{64}$",
+            "description": "SHA-256 of the poll's canonical definition (choices, method, max "
+            "choices, eligibility, tie-seed hash, tokens issued), published when the poll "
+            "opens and changed, with an audit entry, by any later change; null while a draft",
+        },
         "tie_seed": {"type": "string", "description": "Published once the poll is revealed"},
         "reveal_step": {
             "type": "integer",
@@ -154,6 +161,7 @@ def components() -> dict[str, Any]:
                 "opens_at": NULLABLE_TIME,
                 "closes_at": NULLABLE_TIME,
                 "tie_seed_hash": results["tie_seed_hash"],
+                "fingerprint": results["fingerprint"],
                 "choices": {"type": "array", "items": ref("Choice")},
             }
         ),
