@@ -13,7 +13,9 @@ The seed is printed; VOTING_ELECTION_SEED=<seed> replays a failing run.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import os
 import random
 import secrets
@@ -34,6 +36,7 @@ from voting.domain.tokens import read_voter_token
 from voting.extensions import db
 from voting.models import Ballot
 from voting.services import exports, issuing, polls
+from voting.services.verification import read_board
 
 SEED = int(os.environ.get("VOTING_ELECTION_SEED") or secrets.randbelow(2**32))
 BATCH = 100
@@ -149,17 +152,21 @@ def tie_order_from_export(doc: dict[str, Any]) -> list[str]:
 
 
 def check_receipt_board(app: Flask, ledger: Ledger, doc: dict[str, Any]) -> None:
-    """Where the public receipt board's check plugs in.
+    """The public receipt board, as published, holds what the test recorded and the export.
 
-    The board (issue 12, part A) publishes a CSV `receipt,choices,status`, `choices` being
-    the ballot's project slugs sorted and joined by `;`, `status` `counted` or `superseded`,
-    rows sorted by receipt. `board_rows(ledger)` is what it must hold; once it exists, fetch
-    it here (GET the board's CSV with app.test_client()) and assert its rows equal those.
-    Until then the export's published ballots are compared with the same rows.
+    Its CSV (`receipt,choices,status`, choices `;`-joined and sorted, rows sorted by receipt)
+    must equal the test's own ledger, and `voting verify`'s board check must pass on it.
     """
     expected = board_rows(ledger)
     published = [[b["receipt"], ";".join(sorted(b["choices"])), "counted"] for b in doc["ballots"]]
     assert published == [row for row in expected if row[2] == "counted"]
+    response = app.test_client().get(f"/p/{ledger.slug}/receipts.csv")
+    assert response.status_code == 200
+    text = response.get_data(as_text=True)
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    assert rows[0] == ["receipt", "choices", "status"]
+    assert rows[1:] == expected, f"{ledger.slug}: the board differs (seed {SEED})"
+    assert exports.verify_export(doc, read_board(text)) == []
 
 
 def board_rows(ledger: Ledger) -> list[list[str]]:
