@@ -430,3 +430,16 @@ def test_chromium_without_javascript_finds_a_receipt(
         assert "q=" in page.url
     finally:
         context.close()
+
+
+def test_the_board_shows_the_poll_fingerprint(
+    app: Flask, client: FlaskClient, make_poll: Callable[..., str]
+) -> None:
+    slug = make_poll(results_mode="live")
+    with app.app_context():
+        fingerprint = polls.poll_document(polls.get_poll(slug))["fingerprint"]
+    assert fingerprint
+    page = client.get(f"/p/{slug}/receipts").get_data(as_text=True)
+    assert 'id="board-fingerprint"' in page and fingerprint in page
+    draft = make_poll(open_=False)
+    assert 'id="board-fingerprint"' not in client.get(f"/p/{draft}/receipts").get_data(as_text=True)
