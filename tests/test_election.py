@@ -178,8 +178,11 @@ def board_rows(ledger: Ledger) -> list[list[str]]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_an_election_from_first_ballot_to_verified_export(app: Flask, client: FlaskClient) -> None:
-    print(f"\nelection seed {SEED} (VOTING_ELECTION_SEED={SEED} replays it)")
+def test_an_election_from_first_ballot_to_verified_export(
+    app: Flask, client: FlaskClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with capsys.disabled():  # in CI's log, so a failure can be replayed
+        print(f"\nelection seed {SEED} (VOTING_ELECTION_SEED={SEED} replays it)")
     started = time.monotonic()
     rng = random.Random(SEED)
     main = make_poll_on(app, "election", results_mode=ResultsMode.LIVE)
@@ -267,10 +270,11 @@ def test_an_election_from_first_ballot_to_verified_export(app: Flask, client: Fl
     elapsed = time.monotonic() - started
     with app.app_context():
         backend = db.engine.dialect.name
-    print(
-        f"{election.requests} ballot requests in {elapsed:.1f} s on "
-        f"{backend}: {dict(sorted(election.answers.items()))}"
-    )
+    with capsys.disabled():
+        print(
+            f"{election.requests} ballot requests in {elapsed:.1f} s on "
+            f"{backend}: {dict(sorted(election.answers.items()))}"
+        )
 
 
 def test_the_board_rows_follow_the_agreed_format() -> None:

@@ -59,6 +59,7 @@ def receipt_board(slug: str) -> ResponseReturnValue:
         "publishes_at": iso(publication.expected_at),
     }
     typed = request.args.get("q", "").strip()
+    number = receipts.page_number(request.args.get("page"))  # refused even beside ?q=
     if typed:
         receipt, row = receipts.find(poll, typed)
         doc["total"] = receipts.total(poll) if publication.published else 0
@@ -66,7 +67,7 @@ def receipt_board(slug: str) -> ResponseReturnValue:
         doc["ballots"] = [row.as_dict()] if row else []
         doc["next"] = None
         return jsonify(doc)
-    page = receipts.board_page(poll, receipts.page_number(request.args.get("page")))
+    page = receipts.board_page(poll, number)
     following = page.next_number
     doc.update(
         total=page.total,

@@ -47,6 +47,11 @@ _BUSY = _error(
     "busy",
     retry=True,
 )
+# A receipt code as a person may type it (voting.domain.receipts.normalise_receipt): twelve
+# of Crockford's base32 characters in any case (O, I and L read as 0 and 1), with spaces,
+# dashes, dots or underscores anywhere; empty (or blank) asks for no search.
+_SEP = "[\\s._\\-\u2010-\u2015\u2212]*"
+_RECEIPT_TYPED = f"^(?:\\s*|{_SEP}(?:[0-9A-HJKMNP-TV-Za-hjkmnp-tv-zOoIiLl]{_SEP}){{12}})$"
 _SLUG = {
     "name": "slug",
     "in": "path",
@@ -147,13 +152,19 @@ def _paths() -> dict[str, Any]:
                     {
                         "name": "page",
                         "in": "query",
-                        "schema": {"type": "integer", "minimum": 1, "default": 1},
+                        "schema": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": 999_999_999,
+                            "default": 1,
+                        },
                     },
                     {
                         "name": "q",
                         "in": "query",
-                        "description": "A receipt code (case, spaces and dashes do not matter)",
-                        "schema": {"type": "string"},
+                        "description": "A receipt code (case, spaces and dashes do not matter); "
+                        "empty: no search",
+                        "schema": {"type": "string", "pattern": _RECEIPT_TYPED},
                     },
                 ],
                 "responses": {
