@@ -16,7 +16,7 @@ from voting.extensions import db
 from voting.links import public_url
 from voting.models import Poll, utcnow
 from voting.services.polls.counting import counted
-from voting.services.polls.fingerprint import fingerprint_of
+from voting.services.polls.fingerprint import published_fingerprint
 from voting.services.polls.lifecycle import active_choice_count, effective_status, settle_schedule
 
 
@@ -48,7 +48,7 @@ def _standing(poll: Poll, now: datetime) -> Standing:
         status=status,
         turnout=ballots_cast,
         placings=tally.rank(votes, poll.tie_seed),
-        fingerprint=fingerprint_of(poll, status),
+        fingerprint=published_fingerprint(poll, status),
     )
 
 
@@ -146,7 +146,7 @@ def poll_document(poll: Poll) -> dict[str, Any]:
         "opens_at": iso(poll.opens_at),
         "closes_at": iso(poll.closes_at),
         "tie_seed_hash": poll.tie_seed_hash if status != PollStatus.DRAFT else None,
-        "fingerprint": fingerprint_of(poll, status),
+        "fingerprint": published_fingerprint(poll, status),
         "choices": [
             {
                 "project": c.project.slug,

@@ -18,7 +18,7 @@ from voting.domain.statuses import Eligibility, PollStatus
 from voting.extensions import limiter
 from voting.models import Poll, Project, utcnow
 from voting.services import ballots, polls, receipts
-from voting.services.polls.fingerprint import fingerprint_of
+from voting.services.polls.fingerprint import published_fingerprint
 from voting.web.limits import address_key, cookie_token_key, setting
 from voting.web.public.blueprint import bp
 from voting.web.public.gallery import Card, active_projects, filters_for, short_summary, shuffled
@@ -122,7 +122,7 @@ def _render_ballot(
         opens_in=opens_in,
         opens_in_text=format_timedelta(timedelta(seconds=opens_in or 0), threshold=1.5),
         claim_url=_claim_url(poll),
-        fingerprint=fingerprint_of(poll, status),
+        fingerprint=published_fingerprint(poll, status),
     )
     response = Response(body, status=code, mimetype="text/html")
     if new_cookie:

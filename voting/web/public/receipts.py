@@ -7,7 +7,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from voting.services import polls, receipts
-from voting.services.polls.fingerprint import fingerprint_of
+from voting.services.polls.fingerprint import published_fingerprint
 from voting.web.public.blueprint import bp
 
 
@@ -46,7 +46,7 @@ def receipt_board(slug: str) -> ResponseReturnValue:
         searched=searched,
         found=found,
         search_problem=search_problem,
-        fingerprint=fingerprint_of(poll, polls.effective_status(poll)),
+        fingerprint=published_fingerprint(poll, polls.effective_status(poll)),
     )
     return Response(body, status=code, mimetype="text/html")
 
