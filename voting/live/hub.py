@@ -64,6 +64,9 @@ class LiveHub:
         self._latest: dict[str, Snapshot] = {}
         self._subs: dict[str, set[Subscription]] = {}
         self._dirty: dict[str, float] = {}
+        # Polls whose dirty mark the worker has taken and is counting now: until it is done,
+        # the snapshot in memory predates a committed change and must not start a stream.
+        self._computing: set[str] = set()
         self._computed_at: dict[str, float] = {}
         self._compute_lock = threading.Lock()
         self._worker: threading.Thread | None = None
@@ -236,7 +239,7 @@ class LiveHub:
 
     def _usable(self, snap: Snapshot, ident: str, seen: int | None) -> bool:
         with self._cond:
-            pending = snap.slug in self._dirty
+            pending = snap.slug in self._dirty or snap.slug in self._computing
         fresh = snap.ident == ident and not snap.due() and not pending
         return fresh and (seen is None or seen <= snap.version)
 
@@ -328,7 +331,12 @@ class LiveHub:
                 idle_since = None
                 now = time.monotonic()
                 for slug in due:
-                    self._dirty.pop(slug, None)
+                    if self._dirty.pop(slug, None) is not None:
+                        self._computing.add(slug)
                     self._computed_at[slug] = now
             for slug in due:
-                self.refresh_quietly(slug)
+                try:
+                    self.refresh_quietly(slug)
+                finally:
+                    with self._cond:
+                        self._computing.discard(slug)
