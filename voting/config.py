@@ -55,6 +55,11 @@ DEFAULTS: dict[str, Any] = {
     # SQLite: how long a writer waits for the database lock before giving up.
     "SQLITE_BUSY_TIMEOUT_MS": 30_000,
     "PROXY_HOPS": 0,
+    # Hosts the app answers for (Flask refuses any other Host with 400); None: any host.
+    # Redirects never name a host outside these and BASE_URL's (voting.web.protocol).
+    "TRUSTED_HOSTS": None,
+    # Strict-Transport-Security on HTTPS answers (one year); 0 leaves the header off.
+    "HSTS_SECONDS": 365 * 24 * 3600,
     "WTF_CSRF_TIME_LIMIT": None,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
@@ -160,6 +165,8 @@ def validate(config: MutableMapping[str, Any]) -> None:
     config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(config["SQLALCHEMY_DATABASE_URI"])
     if isinstance(config.get("SECRET_KEY_FALLBACKS"), str):
         config["SECRET_KEY_FALLBACKS"] = _split_keys(config["SECRET_KEY_FALLBACKS"])
+    if isinstance(config.get("TRUSTED_HOSTS"), str):  # VOTING_TRUSTED_HOSTS=a.example,b.example
+        config["TRUSTED_HOSTS"] = _split_keys(config["TRUSTED_HOSTS"])
 
     if not config.get("SECRET_KEY"):
         if config.get("TESTING") or config.get("DEMO"):

@@ -11,10 +11,11 @@ from flask.typing import ResponseReturnValue
 from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 
 from voting.domain.errors import AlreadyVoted, VotingError
 from voting.extensions import limiter
+from voting.web.protocol import ask_to_retry
 
 log = logging.getLogger(__name__)
 
@@ -38,23 +39,34 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
 
 
+def _host_refused() -> bool:
+    """The Host header is outside TRUSTED_HOSTS: no link can be built for this request."""
+    try:
+        return not request.host
+    except SecurityError:
+        return True
+
+
 def error_response(status: int, code: str, message: str, **extra: object) -> ResponseReturnValue:
-    if wants_json():
+    # A page builds links (url_for), which a refused Host cannot; JSON needs none.
+    if wants_json() or _host_refused():
         body = {"error": code, "message": message, **extra}
         return jsonify(body), status
     return render_template("error.html", status=status, code=code, message=message, **extra), status
 
 
 def retry_after_seconds() -> int:
-    """Seconds until the breached limit's window resets (at least 1)."""
+    """Seconds until the breached limit's window resets (at least 1, at most the window)."""
     try:
         current = limiter.current_limit
         reset_at = current.reset_at if current is not None else None
+        window = current.limit.get_expiry() if current is not None else 60
     except Exception:  # storage unreachable: a guess beats no header at all
-        reset_at = None
+        reset_at, window = None, 60
     if reset_at is None:
         return 60
-    return max(1, math.ceil(reset_at - time.time()))
+    # flask-limiter rounds reset_at up by a second; a client need never wait past the window.
+    return max(1, min(window, math.ceil(reset_at - time.time())))
 
 
 def register(app: Flask) -> None:
@@ -85,8 +97,7 @@ def register(app: Flask) -> None:
                 render_template("rate_limited.html", wait=wait, message=message)
             )
         response.status_code = 429
-        response.headers["Retry-After"] = str(wait)
-        return response
+        return ask_to_retry(response, wait)
 
     @app.errorhandler(PoolTimeout)
     def _busy(exc: PoolTimeout) -> ResponseReturnValue:
@@ -95,14 +106,14 @@ def register(app: Flask) -> None:
         # retry that finds it recorded after all gets 409 already_voted with the receipt.
         log.warning("database pool exhausted on %s %s", request.method, request.url_rule)
         code, message = HTTP_CODES[503]
-        response = app.make_response(error_response(503, code, message))
-        response.headers["Retry-After"] = str(BUSY_RETRY_AFTER)
-        return response
+        return ask_to_retry(app.make_response(error_response(503, code, message)), BUSY_RETRY_AFTER)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> ResponseReturnValue:
         status = exc.code or 500
         code, message = HTTP_CODES.get(status, ("error", exc.description or "Error."))
+        if isinstance(exc, SecurityError):  # a Host header outside TRUSTED_HOSTS
+            message = "This site does not answer for that host name."
         if status == 413:
             limit = app.config["MAX_CONTENT_LENGTH"] or 0
             message = f"The upload is too large: the limit is {limit // (1024 * 1024)} MB."
