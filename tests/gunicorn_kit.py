@@ -7,10 +7,12 @@ and read both logs whole.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
+import threading
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -116,16 +118,29 @@ def _healthy(served: Served) -> bool:
 
 
 def raw_request(served: Served, head: str, body: bytes = b"", *, timeout: float = 30) -> bytes:
-    """Send head (request line and headers, \\r\\n-separated, without the blank line) as is."""
+    """Send head (request line and headers, \\r\\n-separated, without the blank line) as is.
+
+    The body goes from a thread while this one reads: a server may answer (413) before it
+    has read all of a large body and then close, and the answer must be read before the
+    connection is reset.
+    """
     data = head.rstrip("\r\n").encode("latin-1") + b"\r\n"
     if "connection:" not in head.lower():
         data += b"Connection: close\r\n"
     data += b"\r\n" + body
+
+    def send(sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):  # the server stopped reading: it has answered
+            sock.sendall(data)
+
+    chunks: list[bytes] = []
     with socket.create_connection((served.host, served.port), timeout=timeout) as sock:
-        sock.sendall(data)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
+        sender = threading.Thread(target=send, args=(sock,), daemon=True)
+        sender.start()
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        sender.join(timeout)
     return b"".join(chunks)
 
 

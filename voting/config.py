@@ -44,8 +44,10 @@ DEFAULTS: dict[str, Any] = {
     "THEMES": DEFAULT_THEMES,
     # Compiled catalogs: translations/<code>/LC_MESSAGES/messages.mo (voting.i18n).
     "BABEL_TRANSLATION_DIRECTORIES": str(ROOT / "translations"),
-    # Uploads (project CSV/JSON, rosters) above this are refused with 413.
+    # Uploads (project CSV/JSON, rosters, an export to check) above this are refused with 413.
     "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
+    # Every other request body (a ballot, a form): far above any real one (voting.web.protocol).
+    "MAX_BODY_LENGTH": 256 * 1024,
     # PostgreSQL: connections each process keeps open. A request that finds them all
     # busy waits for one (up to SQLAlchemy's pool_timeout) instead of opening another:
     # with overflow, 32 threads churned through a new connection every four ballots

@@ -12,6 +12,7 @@ from voting.web import (
     errors,
     health,
     overlay,
+    protocol,
     public,
     security,
     sessions,
@@ -33,3 +34,4 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(admin.bp)
     app.register_blueprint(claim.bp)
     security.init_app(app)
+    protocol.check_uploads(app)

@@ -115,8 +115,9 @@ def register(app: Flask) -> None:
         if isinstance(exc, SecurityError):  # a Host header outside TRUSTED_HOSTS
             message = "This site does not answer for that host name."
         if status == 413:
-            limit = app.config["MAX_CONTENT_LENGTH"] or 0
-            message = f"The upload is too large: the limit is {limit // (1024 * 1024)} MB."
+            limit = request.max_content_length or 0
+            size = f"{limit // (1024 * 1024)} MB" if limit >= 1024 * 1024 else f"{limit // 1024} KB"
+            message = f"The request is too large: the limit is {size}."
         response = app.make_response(error_response(status, code, message))
         # The exception's own headers (a 405's Allow, which HTTP requires) outlive our body.
         for name, value in exc.get_headers():

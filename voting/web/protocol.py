@@ -4,9 +4,12 @@
 the order they were added and after-request hooks in reverse, so these see a request first
 and its answer last:
 
-- a chunked body is read (up to MAX_CONTENT_LENGTH, else 413) before anything parses it;
-  the ballot limit's key function reads the body, and an error raised there made
-  flask-limiter believe its storage was down;
+- a body is limited to MAX_BODY_LENGTH (256 KiB: a ballot or a form is a few KB) except
+  on the console's uploads, which keep MAX_CONTENT_LENGTH; an 8 MB url-encoded form cost
+  werkzeug seconds of CPU to parse, on any form route;
+- a chunked body is read (up to that limit, else 413; werkzeug cut it short silently,
+  so 10 MB got 400) before anything parses it: the ballot limit's key function reads
+  the body, and an error raised there would make flask-limiter believe its storage down;
 - JSON nested too deeply for the parser is a 400, like any other JSON it cannot read;
 - `Retry-After` is on 429 and 503 answers only, with the value the app chose
   (flask-limiter adds its own window's reset to every answer, and raised the 503's);
@@ -21,10 +24,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 from flask import Flask, current_app, g, request
 from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.sansio.utils import host_is_trusted
 from werkzeug.wrappers import Response
 
 RETRY_STATUSES = frozenset({429, 503})
+# The routes that take files (project and roster imports, the export check).
+UPLOADS = frozenset({"admin.import_projects", "admin.import_roster", "admin.verify_export"})
 
 
 class JSONProvider(DefaultJSONProvider):
@@ -45,11 +51,17 @@ def ask_to_retry(response: Response, seconds: int) -> Response:
     return response
 
 
-def _read_streamed_body() -> None:
-    # A chunked body has no Content-Length for werkzeug to check up front; reading it here
-    # raises 413 past MAX_CONTENT_LENGTH, and caches it for get_json and the form parser.
+def _limit_body() -> None:
+    if request.endpoint not in UPLOADS:
+        request.max_content_length = int(current_app.config["MAX_BODY_LENGTH"])
+    # A chunked body has no Content-Length for werkzeug to check up front, and werkzeug's
+    # stream stops quietly at the limit (the body arrived cut short, a 400 at best). Read
+    # it here, cached for get_json and the form parser, and refuse it if more was coming.
     if "chunked" in request.headers.get("Transfer-Encoding", "").lower():
-        request.get_data(cache=True)
+        limit = request.max_content_length
+        data = request.get_data(cache=True)
+        if limit is not None and len(data) >= limit and request.environ["wsgi.input"].read(1):
+            raise RequestEntityTooLarge()
 
 
 def trusted_hosts() -> list[str]:
@@ -76,8 +88,15 @@ def _settle(response: Response) -> Response:
     return response
 
 
+def check_uploads(app: Flask) -> None:
+    """Every endpoint named in UPLOADS exists (call once the blueprints are registered)."""
+    missing = UPLOADS - {rule.endpoint for rule in app.url_map.iter_rules()}
+    if missing:
+        raise LookupError(f"protocol.UPLOADS names routes that do not exist: {sorted(missing)}")
+
+
 def init_app(app: Flask) -> None:
     """Install the rules; call before limiter.init_app so they wrap the limiter's hooks."""
     app.json = JSONProvider(app)
-    app.before_request(_read_streamed_body)
+    app.before_request(_limit_body)
     app.after_request(_settle)
