@@ -29,7 +29,11 @@ def limited(make_app: Callable[..., Flask], redis_url: str) -> Callable[..., Fla
     def factory(**overrides: Any) -> Flask:
         prefix = "test-harden-" + secrets.token_hex(4)
         return make_app(
-            RATELIMIT_ENABLED=True, REDIS_URL=redis_url, RATELIMIT_KEY_PREFIX=prefix, **overrides
+            RATELIMIT_ENABLED=True,
+            REDIS_URL=redis_url,
+            RATELIMIT_KEY_PREFIX=prefix,
+            RATELIMIT_STORAGE_OPTIONS={"socket_connect_timeout": 5, "socket_timeout": 5},
+            **overrides,
         )
 
     return factory

@@ -38,6 +38,10 @@ TOKEN = "WzEsIm9DTm1wU0pPR2lXRjBhUkd6X3RQT1EiXQ.8RZ0eW3oJ3C-zK1bW2sYcBqj0dM"
         ),
         (f"/p/x?token={TOKEN}&a=1", f"/p/x?token={REDACTED}&a=1"),
         ("POST /api/polls/x/ballots HTTP/1.1", "POST /api/polls/x/ballots HTTP/1.1"),
+        (
+            "ratelimit 5 per 1 minute (token:oCNmpSJOGiWF0aRGz_tPOQ) exceeded at endpoint: api.cast",
+            f"ratelimit 5 per 1 minute (token:{REDACTED}) exceeded at endpoint: api.cast",
+        ),
     ],
 )
 def test_redact(text: str, expected: str) -> None:

@@ -89,8 +89,12 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_BALLOT_PER_TOKEN": "5/minute",
     "RATELIMIT_BALLOT_PER_IP": "3000/minute",
     "RATELIMIT_LINK_PER_IP": "600/minute",
+    # Sign-ins from devices that never signed in as the username tried: per address, and
+    # failed ones per username over every address (an attacker's 30 guesses an hour). A
+    # device that signed in before has its own bucket (voting.web.admin.login_limits).
     "RATELIMIT_LOGIN_PER_IP": "20/minute",
-    "RATELIMIT_LOGIN_PER_USERNAME": "5/minute",
+    "RATELIMIT_LOGIN_PER_USERNAME": "30/hour",
+    "RATELIMIT_LOGIN_PER_DEVICE": "10/minute",
     "RATELIMIT_STREAM_PER_IP": "600/minute",
     "RATELIMIT_DEVICE_TOKENS_PER_IP": "500/hour",
     "RATELIMIT_DEFAULT": "6000/minute",

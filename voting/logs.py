@@ -24,8 +24,9 @@ REDACTED = "[redacted]"
 # and the value of any token=... or key=... (overlay key) query parameter; and q=..., the
 # search of a page: on the receipt board it is a receipt, which beside the client's address
 # would tie a person to their ballot (rule 4).
+# Also "token:<id>", the ballot limit's key, which flask-limiter logs when it is breached.
 _TOKEN_RE = re.compile(
-    r"(?P<keep>/v/|%2Fv%2F|[?&;](?:token|key|q)=)[^/?&#;\s\"']+",
+    r"(?P<keep>/v/|%2Fv%2F|[?&;](?:token|key|q)=|\btoken:)[^/?&#;\s\"')]+",
     re.IGNORECASE,
 )
 # A signed value as itsdangerous writes it (voter tokens, overlay keys): a base64url payload
@@ -58,7 +59,7 @@ def _scrub_segment(match: re.Match[str]) -> str:
 
 def _might_hold_token(text: str) -> bool:
     lowered = text.lower()
-    return any(mark in lowered for mark in ("/v/", "%2fv%2f", "token=", "key=", "q="))
+    return any(mark in lowered for mark in ("/v/", "%2fv%2f", "token=", "token:", "key=", "q="))
 
 
 def redact(text: str) -> str:

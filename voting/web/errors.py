@@ -90,8 +90,18 @@ def register(app: Flask) -> None:
         wait = retry_after_seconds()
         unit = "second" if wait == 1 else "seconds"
         message = f"Too many tries from this connection. Please wait {wait} {unit} and try again."
+        login = request.endpoint == "admin.login"
+        if login:
+            span = f"{math.ceil(wait / 60)} minutes" if wait >= 120 else f"{wait} {unit}"
+            message = (
+                f"Too many failed sign-ins for this account from devices it has not signed in "
+                f"on before. Sign in from a device you have used before, wait {span}, "
+                "or ask the operator to run `voting admin unlock USERNAME`."
+            )
         if wants_json():
             response = jsonify(error="rate_limited", message=message, retry_after=wait)
+        elif login:  # the login form again, with the reason above it
+            response = app.make_response(render_template("admin/login.html", error=message))
         else:
             response = app.make_response(
                 render_template("rate_limited.html", wait=wait, message=message)
