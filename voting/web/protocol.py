@@ -5,7 +5,7 @@ the order they were added and after-request hooks in reverse, so these see a req
 and its answer last:
 
 - a body is limited to MAX_BODY_LENGTH (256 KiB: a ballot or a form is a few KB) except
-  on the console's uploads, which keep MAX_CONTENT_LENGTH; an 8 MB url-encoded form cost
+  on the console's uploads, which keep MAX_CONTENT_LENGTH (the cap for every body); an 8 MB url-encoded form cost
   werkzeug seconds of CPU to parse, on any form route;
 - a chunked body is read (up to that limit, else 413; werkzeug cut it short silently,
   so 10 MB got 400) before anything parses it: the ballot limit's key function reads
@@ -52,8 +52,9 @@ def ask_to_retry(response: Response, seconds: int) -> Response:
 
 
 def _limit_body() -> None:
-    if request.endpoint not in UPLOADS:
-        request.max_content_length = int(current_app.config["MAX_BODY_LENGTH"])
+    if request.endpoint not in UPLOADS:  # MAX_CONTENT_LENGTH stays the cap for every body
+        limits = [current_app.config["MAX_BODY_LENGTH"], current_app.config["MAX_CONTENT_LENGTH"]]
+        request.max_content_length = min(int(n) for n in limits if n is not None)
     # A chunked body has no Content-Length for werkzeug to check up front, and werkzeug's
     # stream stops quietly at the limit (the body arrived cut short, a 400 at best). Read
     # it here, cached for get_json and the form parser, and refuse it if more was coming.
