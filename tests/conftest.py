@@ -22,6 +22,7 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from flask_migrate import upgrade
+from jinja2.bccache import Bucket, BytecodeCache
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -131,6 +132,28 @@ def _truncate() -> None:
             )
 
 
+class _SharedTemplates(BytecodeCache):
+    """Compiled templates kept for the whole session, so each test's new app skips compiling.
+
+    Every test builds its own app, and each app's Jinja environment would otherwise compile
+    every template it renders again; the key includes the source's checksum, so an edited
+    template is compiled afresh.
+    """
+
+    def __init__(self) -> None:
+        self.compiled: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        if bucket.key in self.compiled:
+            bucket.bytecode_from_string(self.compiled[bucket.key])
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self.compiled[bucket.key] = bucket.bytecode_to_string()
+
+
+_TEMPLATES = _SharedTemplates()
+
+
 @pytest.fixture
 def make_app(base_config: dict[str, Any], _schema: None) -> Iterator[Callable[..., Flask]]:
     """Build an app on the test database with extra config; each test starts from empty tables."""
@@ -138,6 +161,7 @@ def make_app(base_config: dict[str, Any], _schema: None) -> Iterator[Callable[..
 
     def factory(**overrides: Any) -> Flask:
         app = create_app({**base_config, **overrides})
+        app.jinja_env.bytecode_cache = _TEMPLATES
         made.append(app)
         return app
 
