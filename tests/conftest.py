@@ -39,7 +39,8 @@ from tests.support import (
     serving,
 )
 from voting import create_app, live
-from voting.extensions import db
+from voting.extensions import db, limiter
+from voting.services.polls import live_documents
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -154,35 +155,76 @@ class _SharedTemplates(BytecodeCache):
 _TEMPLATES = _SharedTemplates()
 
 
-@pytest.fixture
-def make_app(base_config: dict[str, Any], _schema: None) -> Iterator[Callable[..., Flask]]:
-    """Build an app on the test database with extra config; each test starts from empty tables."""
-    made: list[Flask] = []
+class Apps:
+    """The apps one test builds: new ones with extra config, or the worker's default app.
 
-    def factory(**overrides: Any) -> Flask:
-        app = create_app({**base_config, **overrides})
+    Building an app costs about 50 ms (werkzeug compiles each URL rule), so the default app,
+    the `app` fixture, is built once per worker and reset after every test: a new live hub,
+    its config as built, and empty tables. An app a test asks for by calling this, with or
+    without overrides, is its own and is thrown away afterwards.
+    """
+
+    default_app: Flask | None = None
+    default_config: dict[str, Any] = {}
+
+    def __init__(self, base_config: dict[str, Any]) -> None:
+        self.base_config = base_config
+        self.made: list[Flask] = []
+        self.used_default = False
+
+    def __call__(self, **overrides: Any) -> Flask:
+        app = create_app({**self.base_config, **overrides})
         app.jinja_env.bytecode_cache = _TEMPLATES
-        made.append(app)
+        self.made.append(app)
         return app
 
-    yield factory
-    # Stop every app's live threads and close every pool before emptying the tables: a
-    # second app still recounting would hold table locks that TRUNCATE waits on.
-    for app in made:
-        live.shutdown(app)  # its threads must not outlive its tables
-    for app in made:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
-    if made:
-        with made[0].app_context():
-            _truncate()
-            db.engine.dispose()
+    def default(self) -> Flask:
+        if Apps.default_app is None:
+            Apps.default_app = create_app(self.base_config)
+            Apps.default_app.jinja_env.bytecode_cache = _TEMPLATES
+            Apps.default_config = dict(Apps.default_app.config)
+        # flask-limiter keeps `enabled` and its storage on the one module-level Limiter, set
+        # by whichever app was built last; give them back to the default app.
+        limiter.init_app(Apps.default_app)
+        self.used_default = True
+        return Apps.default_app
+
+    def close(self) -> None:
+        """Stop every app's live threads and close every pool, then empty the tables.
+
+        A second app still recounting would hold table locks that the DELETEs wait on.
+        """
+        apps = [*self.made, *([Apps.default_app] if self.used_default else [])]
+        for app in apps:
+            live.shutdown(app)  # its threads must not outlive its tables
+        for app in apps:
+            with app.app_context():
+                db.session.remove()
+                db.engine.dispose()
+        if apps:
+            with apps[0].app_context():
+                _truncate()
+                db.engine.dispose()
+        if self.used_default and Apps.default_app is not None:
+            shared = Apps.default_app
+            shared.config.clear()
+            shared.config.update(Apps.default_config)
+            shared.extensions.pop("voting.voter_signer", None)
+            live.init_app(shared, source=live_documents)
 
 
 @pytest.fixture
-def app(make_app: Callable[..., Flask]) -> Flask:
-    return make_app()
+def make_app(base_config: dict[str, Any], _schema: None) -> Iterator[Apps]:
+    """Build an app on the test database with extra config; each test starts from empty tables."""
+    apps = Apps(base_config)
+    yield apps
+    apps.close()
+
+
+@pytest.fixture
+def app(make_app: Apps) -> Flask:
+    """The default app (shared by the tests of a worker, reset after each)."""
+    return make_app.default()
 
 
 @pytest.fixture
