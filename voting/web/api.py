@@ -6,13 +6,12 @@ from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from voting.domain.errors import InvalidRequest, InvalidToken
+from voting.domain.errors import InvalidRequest, InvalidToken, VotingError
 from voting.domain.timestamps import iso
-from voting.extensions import csrf, limiter
+from voting.extensions import csrf
 from voting.links import public_url
 from voting.services import ballots, polls, receipts
-from voting.web import openapi
-from voting.web.limits import address_key, ballot_token_key, setting
+from voting.web import limits, openapi
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 # Ballots authenticate with the token in the body, never with a cookie: no CSRF surface.
@@ -25,9 +24,17 @@ def poll(slug: str) -> ResponseReturnValue:
 
 
 @bp.post("/polls/<slug>/ballots")
-@limiter.limit(setting("RATELIMIT_BALLOT_PER_TOKEN"), key_func=ballot_token_key)
-@limiter.limit(setting("RATELIMIT_BALLOT_PER_IP"), key_func=address_key)
+@limits.refused_ballot_cap(limits.signed_api_ballot)
 def cast(slug: str) -> ResponseReturnValue:
+    """A first ballot with a signed token consults no rate-limit counter (web.limits)."""
+    try:
+        return _cast(slug)
+    except VotingError:
+        limits.count_refused()  # past a limit this raises RateLimitExceeded instead (429)
+        raise
+
+
+def _cast(slug: str) -> ResponseReturnValue:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise InvalidRequest(
@@ -37,7 +44,9 @@ def cast(slug: str) -> ResponseReturnValue:
         raise InvalidToken("The ballot has no token.")
     if "choices" not in body:
         raise InvalidRequest('The ballot has no "choices".')
-    result = ballots.cast_ballot(slug, body["token"], body["choices"])
+    result = ballots.cast_ballot(
+        slug, body["token"], body["choices"], on_repeat=limits.count_token_repeat
+    )
     return jsonify(receipt=result.receipt), 201
 
 
