@@ -1,7 +1,8 @@
 """A first ballot on PostgreSQL in one statement: every check and both inserts, one round trip.
 
-The statement runs on its own connection in autocommit, so it is its own transaction:
-no BEGIN, no COMMIT, no ORM. It holds the poll row FOR KEY SHARE while it checks that the
+The statement runs on a pooled connection in autocommit, so it is its own transaction:
+no BEGIN, no COMMIT, no ORM, not even SQLAlchemy's execution layer (the profile in
+docs/benchmarks.md found each of those costing more than the statement). It holds the poll row FOR KEY SHARE while it checks that the
 poll is open and inserts, exactly as the multi-statement path in services.ballots does
 (a close's FOR UPDATE waits for it, and it sees a close committed before it; rule 2).
 The unique constraint on ballots.token_id still decides a race (ON CONFLICT DO NOTHING,
@@ -16,10 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from psycopg.rows import namedtuple_row
+
 from voting.domain.statuses import PollStatus
 from voting.extensions import db
 
-# Checks mirror services.ballots: the window (domain.schedule.window_status), an issued and
+# The statuses are PollStatus.OPEN and .DRAFT (asserted below). Checks mirror services.ballots: the window (domain.schedule.window_status), an issued and
 # unrevoked token of this poll, every chosen slug an active choice, none excluded.
 _SQL = """
 WITH poll AS (
@@ -38,15 +41,14 @@ WITH poll AS (
 ), allowed AS (
     SELECT poll.id FROM poll JOIN tok ON tok.revoked_at IS NULL
     WHERE poll.id = %(token_poll)s
-      AND (poll.status = %(open)s
-           OR (poll.status = %(draft)s AND poll.opens_at <= %(now)s))
+      AND (poll.status = 'open' OR (poll.status = 'draft' AND poll.opens_at <= %(now)s))
       AND (poll.closes_at IS NULL OR poll.closes_at > %(now)s)
       AND cardinality(%(slugs)s::text[]) <= poll.max_choices
       AND (SELECT count(*) FROM picked) = cardinality(%(slugs)s::text[])
       AND NOT EXISTS (SELECT 1 FROM picked WHERE picked.project_id = ANY(%(excluded)s::int[]))
 ), ballot AS (
     INSERT INTO ballots (poll_id, token_id, receipt, cast_minute)
-    SELECT id, %(token_id)s, %(receipt)s, %(minute)s FROM allowed
+    SELECT id, %(token_id)s, %(receipt)s, date_trunc('minute', %(now)s::timestamptz) FROM allowed
     ON CONFLICT (token_id) DO NOTHING
     RETURNING id, poll_id
 ), chosen AS (
@@ -59,6 +61,10 @@ SELECT poll.id, poll.status, poll.opens_at, poll.closes_at, poll.max_choices,
        (SELECT id FROM ballot) AS ballot_id
 FROM poll LEFT JOIN tok ON TRUE LEFT JOIN picked ON TRUE
 """
+
+
+if (PollStatus.OPEN, PollStatus.DRAFT) != ("open", "draft"):  # spelled out in _SQL
+    raise RuntimeError("ballot_statement._SQL names statuses that PollStatus no longer has")
 
 
 @dataclass(frozen=True)
@@ -77,10 +83,13 @@ def insert_first_ballot(
     excluded: Collection[int],
     slugs: list[str],
     receipt: str,
-    minute: datetime,
     now: datetime,
 ) -> Outcome:
-    """Check and insert a first ballot in one autocommitted statement (PostgreSQL only)."""
+    """Check and insert a first ballot in one autocommitted statement (PostgreSQL only).
+
+    A unique violation (a receipt drawn twice) raises psycopg.errors.UniqueViolation; the
+    pool's timeout raises SQLAlchemy's TimeoutError (503 busy) before anything is sent.
+    """
     params = {
         "slug": slug,
         "token_id": token_id,
@@ -88,12 +97,18 @@ def insert_first_ballot(
         "excluded": sorted(excluded),
         "slugs": slugs,
         "receipt": receipt,
-        "minute": minute,
         "now": now,
-        "open": PollStatus.OPEN.value,
-        "draft": PollStatus.DRAFT.value,
     }
-    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        rows = conn.exec_driver_sql(_SQL, params).all()
+    conn = db.engine.raw_connection()
+    try:
+        driver: Any = conn.driver_connection
+        driver.autocommit = True
+        try:
+            with driver.cursor(row_factory=namedtuple_row) as cur:
+                rows = cur.execute(_SQL, params).fetchall()
+        finally:
+            driver.autocommit = False
+    finally:
+        conn.close()  # back to the pool
     ballot_id = rows[0].ballot_id if rows else None
     return Outcome(ballot_id=ballot_id, rows=rows)

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
+from psycopg.errors import UniqueViolation
 from sqlalchemy import Connection, Integer, Select, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
@@ -207,7 +208,6 @@ def cast_ballot(
     token = read_voter_token(voter_signer(), raw_token)
     if _fast_path(choices):
         receipt = new_receipt()
-        now = utcnow()
         try:
             outcome = ballot_statement.insert_first_ballot(
                 slug=slug,
@@ -216,10 +216,9 @@ def cast_ballot(
                 excluded=token.excluded,
                 slugs=choices,
                 receipt=receipt,
-                minute=now.replace(second=0, microsecond=0),
-                now=now,
+                now=utcnow(),
             )
-        except IntegrityError:
+        except UniqueViolation:
             outcome = None  # a receipt collision (60 random bits): the path below draws again
         if outcome is not None and outcome.ballot_id is not None:
             live.notify(slug)

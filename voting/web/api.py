@@ -6,12 +6,13 @@ from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
+from voting import live
 from voting.domain.errors import InvalidRequest, InvalidToken, VotingError
 from voting.domain.timestamps import iso
-from voting.extensions import csrf
+from voting.extensions import csrf, limiter
 from voting.links import public_url
 from voting.services import ballots, polls, receipts
-from voting.web import limits, openapi
+from voting.web import limits, openapi, published
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 # Ballots authenticate with the token in the body, never with a cookie: no CSRF surface.
@@ -24,9 +25,9 @@ def poll(slug: str) -> ResponseReturnValue:
 
 
 @bp.post("/polls/<slug>/ballots")
-@limits.refused_ballot_cap(limits.signed_api_ballot)
+@limiter.exempt  # web.limits counts what must be counted; a first ballot consults no counter
 def cast(slug: str) -> ResponseReturnValue:
-    """A first ballot with a signed token consults no rate-limit counter (web.limits)."""
+    limits.check_ballot(limits.api_ballot_token())
     try:
         return _cast(slug)
     except VotingError:
@@ -52,8 +53,15 @@ def _cast(slug: str) -> ResponseReturnValue:
 
 @bp.get("/polls/<slug>/results")
 def results(slug: str) -> ResponseReturnValue:
+    """From the live snapshot cache (web.published), with an ETag; 304 for a repeat."""
     organizer = bool(getattr(current_user, "is_authenticated", False))
-    return jsonify(polls.results_view(polls.get_poll(slug), organizer=organizer))
+    snap = published.snapshot(slug)
+    audience = live.ORGANIZER if organizer else live.PUBLIC
+    etag = published.document_etag(snap, audience)
+    if published.unchanged(etag):
+        return published.not_modified(etag)
+    doc = snap.docs.organizer if organizer else snap.docs.public
+    return published.conditional(jsonify(doc), etag)
 
 
 @bp.get("/polls/<slug>/receipts")

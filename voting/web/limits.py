@@ -6,7 +6,9 @@ Ballots (README "Rate limits"): a ballot whose token's signature holds, and that
 first vote, consults no counter at all; the database already guarantees one vote per
 token id. Counters are kept only for what records nothing: per address for every refused
 ballot (a CPU cap, so a hall behind one NAT keeps getting the helpful 403), and per token
-id for a signed token's repeats.
+id for a signed token's repeats. The ballot routes are exempt from flask-limiter's own
+per-route evaluation (it ran twice per request and was the largest cost left in the
+profile); they call check_ballot and count_refused, whose counters are flask-limiter's.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from collections.abc import Callable
 
 import limits
 from flask import current_app, g, request
-from flask_limiter import RouteLimit
 
 from voting.domain.tokens import VoterToken
 from voting.extensions import client_address, limiter
@@ -48,15 +49,6 @@ def form_ballot_token() -> VoterToken | None:
     return token
 
 
-def signed_api_ballot() -> bool:
-    """exempt_when for the refused-ballot cap: a signed token is counted only if refused."""
-    return api_ballot_token() is not None
-
-
-def signed_form_ballot() -> bool:
-    return form_ballot_token() is not None
-
-
 def _ballot_token_key() -> str:
     token = g.get("ballot_token")
     return "token:" + token.token_id if token is not None else address_key()
@@ -84,18 +76,6 @@ def token_repeats() -> str:
     return f"{max(item.amount - 1, 0)}/{item.multiples} {item.GRANULARITY.name}"
 
 
-def refused_ballot_cap(signed: Callable[[], bool]) -> RouteLimit:
-    """The refused-ballot cap as a route decorator: an unsigned token is counted before the
-    view runs (refusing it needs no database); a signed one is exempt there and counted by
-    count_refused once the database has refused it."""
-    return limiter.shared_limit(
-        setting("RATELIMIT_BALLOT_PER_IP"),
-        scope=REFUSED_SCOPE,
-        key_func=address_key,
-        exempt_when=signed,
-    )
-
-
 @limiter.shared_limit(setting("RATELIMIT_BALLOT_PER_IP"), scope=REFUSED_SCOPE, key_func=address_key)
 def _refused_from_address() -> None:
     """Counts one refused ballot against its address (RateLimitExceeded past the cap)."""
@@ -109,9 +89,16 @@ def count_token_repeat() -> None:
     """
 
 
+def check_ballot(token: VoterToken | None) -> None:
+    """Before a ballot route does any work: a token whose signature fails (or none at all)
+    is refused without the database, so it is counted against its address right away."""
+    if token is None:
+        _refused_from_address()
+
+
 def count_refused() -> None:
     """A ballot with a signed token was refused: count it per token and per address."""
     if g.get("ballot_token") is None:
-        return  # counted before the view, by the route's refused_ballot_cap
+        return  # counted already, by check_ballot
     count_token_repeat()
     _refused_from_address()

@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 from voting.domain.ballot import ChoiceProblem, InvalidChoice, check_choices
 from voting.domain.errors import AlreadyVoted, InvalidRequest, InvalidToken, PollNotOpen
 from voting.domain.statuses import Eligibility, PollStatus
+from voting.extensions import limiter
 from voting.models import Poll, Project, utcnow
 from voting.services import ballots, polls, receipts
 from voting.services.polls.fingerprint import published_fingerprint
@@ -209,9 +210,9 @@ def confirm(slug: str) -> ResponseReturnValue:
 
 
 @bp.post("/p/<slug>/cast")
-@limits.refused_ballot_cap(limits.signed_form_ballot)
+@limiter.exempt  # the same limits as the API's ballots (web.limits), each refusal counted
 def cast(slug: str) -> ResponseReturnValue:
-    """The form ballot: the same limits as the API's (web.limits), each refusal counted."""
+    limits.check_ballot(limits.form_ballot_token())
     poll = polls.get_poll(slug)
     visitor = visitor_for(poll)
     if visitor.problem:
