@@ -42,6 +42,7 @@ def test_a_repeat_gets_304_until_a_ballot_changes_the_results(
 
     with app.app_context():
         ballots.cast_ballot(slug, tokens[0], ["bias-lens"])
+    # A change made in this process voids the snapshot the process holds, at once.
     changed = client.get(url, headers={"If-None-Match": etag})
     assert changed.status_code == 200 and changed.headers["ETag"] != etag
     if path.startswith("/api"):

@@ -60,8 +60,7 @@ def results(slug: str) -> ResponseReturnValue:
     etag = published.document_etag(snap, audience)
     if published.unchanged(etag):
         return published.not_modified(etag)
-    doc = snap.docs.organizer if organizer else snap.docs.public
-    return published.conditional(jsonify(doc), etag)
+    return published.conditional(published.document(snap, audience), etag)
 
 
 @bp.get("/polls/<slug>/receipts")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from flask import make_response, redirect, render_template, request, url_for
+from flask import redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
+from voting import live
 from voting.domain.errors import NotFound
 from voting.domain.statuses import FINAL, PollStatus
 from voting.extensions import limiter
@@ -101,10 +102,14 @@ def results_page(slug: str) -> ResponseReturnValue:
     etag = published.page_etag(snap)
     if published.unchanged(etag):
         return published.not_modified(etag)
+    return published.conditional(published.page(snap, etag, lambda: _results(slug, snap)), etag)
+
+
+def _results(slug: str, snap: live.Snapshot) -> str:
     poll = polls.get_poll(slug)
     doc = snap.docs.public
     status = PollStatus(doc["status"])
-    page = render_template(
+    return render_template(
         "results.html",
         poll=poll,
         doc=doc,
@@ -114,4 +119,3 @@ def results_page(slug: str) -> ResponseReturnValue:
         # view=public: an organizer's browser gets what the room sees (it may be projected).
         stream_url=url_for("stream.events", slug=poll.slug, view="public"),
     )
-    return published.conditional(make_response(page), etag)
