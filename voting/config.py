@@ -79,8 +79,13 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_SWALLOW_ERRORS": True,
     "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
     "RATELIMIT_ENABLED": True,
+    # Per token id: attempts a minute, its first ballot included (that one is not counted
+    # in Redis; the database records it).
     "RATELIMIT_BALLOT_PER_TOKEN": "5/minute",
-    "RATELIMIT_BALLOT_PER_IP": "3000/minute",
+    # Per address: ballots that record nothing (bad tokens, repeats, refused choices). A
+    # first ballot with a valid token is never counted, so a hall behind one NAT is never
+    # held back; this only caps the CPU that refusals cost (README "Rate limits").
+    "RATELIMIT_BALLOT_PER_IP": "1500/minute",
     "RATELIMIT_LINK_PER_IP": "600/minute",
     "RATELIMIT_LOGIN_PER_IP": "20/minute",
     "RATELIMIT_LOGIN_PER_USERNAME": "5/minute",

@@ -68,6 +68,7 @@ class LiveHub:
         # the snapshot in memory predates a committed change and must not start a stream.
         self._computing: set[str] = set()
         self._computed_at: dict[str, float] = {}
+        self._changes: dict[str, int] = {}
         self._compute_lock = threading.Lock()
         self._worker: threading.Thread | None = None
         self._closed = False
@@ -76,6 +77,8 @@ class LiveHub:
 
     def notify(self, slug: str) -> None:
         """A committed change to this poll: publish it (coalesced in requests, now otherwise)."""
+        with self._cond:
+            self._changes[slug] = self._changes.get(slug, 0) + 1
         if has_request_context() or getattr(_in_worker, "active", False):
             self.mark_dirty(slug)
         else:
@@ -124,6 +127,11 @@ class LiveHub:
     def latest(self, slug: str) -> Snapshot | None:
         with self._cond:
             return self._latest.get(slug)
+
+    def changes(self, slug: str) -> int:
+        """How many changes to this poll this process has been told of (notify), so far."""
+        with self._cond:
+            return self._changes.get(slug, 0)
 
     def current(self, slug: str, ident: str, *, seen: int | None = None) -> Snapshot | None:
         """The current snapshot for a new stream: from the cache, else the database.

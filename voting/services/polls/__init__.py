@@ -24,6 +24,7 @@ from voting.services.polls.lifecycle import (
 )
 from voting.services.polls.results import (
     Standing,
+    cache_ident,
     counts_visible,
     live_documents,
     poll_document,
@@ -38,6 +39,7 @@ __all__ = [
     "Standing",
     "active_choice_count",
     "ballots_per_minute",
+    "cache_ident",
     "check_schedule",
     "close_poll",
     "counted",
