@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Integer, Select, bindparam, delete, func, ins
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 
-from voting import live
+from voting import live, metrics
 from voting.database import atomic, begin_write
 from voting.domain.ballot import check_choices, well_formed
 from voting.domain.errors import AlreadyVoted, InvalidToken, NotFound, PollNotOpen
@@ -154,6 +154,7 @@ def _locked_read() -> Select[Any]:
     return stmt
 
 
+@metrics.counting_ballots
 @atomic
 def cast_ballot(slug: str, raw_token: object, choices: Sequence[str] | object) -> CastResult:
     """Record one ballot for one token id, or raise the domain error that says why not."""
