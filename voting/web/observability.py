@@ -90,7 +90,7 @@ def _template_values() -> dict[str, str]:
     return {"request_id": request_id()}
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _StderrHandler(logging.StreamHandler):
     """Writes to whatever sys.stderr is at the time (a test runner swaps it)."""
 
     def emit(self, record: logging.LogRecord) -> None:
