@@ -11,6 +11,7 @@ environment variables tune the server:
   GUNICORN_ERRORLOG      error log file, "-" for stderr (default)
   GUNICORN_LOGLEVEL      error log level (default info)
   GUNICORN_KEEPALIVE     seconds an idle keep-alive connection stays open (default 5)
+  PROMETHEUS_MULTIPROC_DIR  where workers keep their metrics (default: a new temporary folder)
 
 Why gthread: bench/ballots.py measured it faster than sync for the ballot POST on a
 2-core machine (docs/benchmarks.md), it keeps client connections alive, and a
@@ -27,6 +28,10 @@ replaces the path segment after /v/, any token= query value and the cookie heade
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
 
 wsgi_app = "voting:create_app()"
 
@@ -59,3 +64,27 @@ errorlog = os.environ.get("GUNICORN_ERRORLOG") or "-"
 loglevel = os.environ.get("GUNICORN_LOGLEVEL") or "info"
 # Remote address, time, request line (token redacted), status, bytes, duration in microseconds.
 access_log_format = '%(h)s %(t)s "%(r)s" %(s)s %(b)s %(D)sus'
+
+# Prometheus metrics from every worker (prometheus_client's multiprocess mode, voting.metrics):
+# each worker writes its values under this folder and GET /metrics adds them up. It must be
+# set before a worker imports the app, and emptied at each start (old workers' files would
+# count twice); a worker that exits is marked dead so its open-stream gauge stops counting.
+_made_metrics_dir = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _made_metrics_dir:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="voting-metrics-")
+
+
+def on_starting(server: Any) -> None:
+    for leftover in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
+        leftover.unlink()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    if _made_metrics_dir:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
