@@ -229,3 +229,26 @@ def test_json_request_log_has_one_line_per_request_without_tokens(
     assert lines[1]["request_id"] == cast.headers[REQUEST_ID_HEADER]
     assert all(line["instance"] == "web-1" and line["duration_ms"] >= 0 for line in lines)
     assert token not in caplog.text and "[redacted]" in lines[0]["path"]
+
+
+def test_the_console_shows_the_figures_an_organizer_watches(
+    make_app: Callable[..., Flask],
+) -> None:
+    from tests.admin_support import Console, visible_text
+
+    app = make_app(METRICS_TOKEN=METRICS_TOKEN)
+    slug = make_poll_on(app, results_mode="live")
+    client = app.test_client()
+    for token in mint_on(app, slug, 3):
+        assert (
+            client.post(
+                f"/api/polls/{slug}/ballots", json={"token": token, "choices": ["flood-watch"]}
+            ).status_code
+            == 201
+        )
+    console = Console.login(app, app.test_client())
+    text = visible_text(console.page("/admin/"))
+    assert "This instance" in text
+    assert "Redis not configured" in text
+    assert re.search(r"Ballots in the last minute \d+ Server errors since start \d+", text)
+    assert re.search(r"Open viewers \(event streams\) \d+", text)
