@@ -66,17 +66,23 @@ loglevel = os.environ.get("GUNICORN_LOGLEVEL") or "info"
 access_log_format = '%(h)s %(t)s "%(r)s" %(s)s %(b)s %(D)sus'
 
 # Prometheus metrics from every worker (prometheus_client's multiprocess mode, voting.metrics):
-# each worker writes its values under this folder and GET /metrics adds them up. It must be
-# set before a worker imports the app, and emptied at each start (old workers' files would
-# count twice); a worker that exits is marked dead so its open-stream gauge stops counting.
-_made_metrics_dir = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-if _made_metrics_dir:
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="voting-metrics-")
+# each worker writes its values under PROMETHEUS_MULTIPROC_DIR and GET /metrics adds them up.
+# prometheus_client reads the variable when it is first imported, and the master imports it
+# through logger_class (voting.logs imports the voting package), so it is set here, while
+# gunicorn loads this file (as module "__config__"; a test reading the file sets nothing).
+# It is emptied at each start (an old run's files would count twice), and a worker that exits
+# is marked dead so its open-stream gauge stops counting.
+_made_metrics_dir: list[str] = []
+if __name__ == "__config__" and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    _made_metrics_dir.append(tempfile.mkdtemp(prefix="voting-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _made_metrics_dir[0]
 
 
 def on_starting(server: Any) -> None:
-    for leftover in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
-        leftover.unlink()
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder and not _made_metrics_dir:
+        for leftover in Path(folder).glob("*.db"):
+            leftover.unlink()
 
 
 def child_exit(server: Any, worker: Any) -> None:
@@ -86,5 +92,5 @@ def child_exit(server: Any, worker: Any) -> None:
 
 
 def on_exit(server: Any) -> None:
-    if _made_metrics_dir:
-        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+    for folder in _made_metrics_dir:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from prometheus_client.parser import text_string_to_metric_families
 from redis import exceptions as redis_errors
 from sqlalchemy import create_engine, text
 
@@ -36,6 +37,8 @@ from tests.live_support import RedisProcess, SSEClient, free_port, wait_until
 from tests.support import TEST_SECRET, make_poll_on, mint_on, serving
 from voting import create_app, live
 from voting.extensions import db
+
+METRICS_TOKEN = "fault-metrics-" + "t" * 32
 
 
 def prepared(database_url: str, tokens: int, **poll: Any) -> tuple[str, list[str]]:
@@ -104,7 +107,7 @@ def test_postgresql_stops_mid_vote_and_voting_resumes_without_a_restart(
     cluster = cluster_factory()
     url = cluster.create_database("voting_fault")
     slug, tokens = prepared(url, 60)
-    with gunicorn(instance_env(url)) as web:
+    with gunicorn(instance_env(url, VOTING_METRICS_TOKEN=METRICS_TOKEN)) as web:
         workers = web.worker_pids()
         voters = Voters(web.base, slug, tokens, "flood-watch").start()
         assert wait_until(lambda: voters.count(201) >= 15, 30, 0.01)
@@ -120,6 +123,10 @@ def test_postgresql_stops_mid_vote_and_voting_resumes_without_a_restart(
         voters.join()
         assert web.worker_pids() == workers, "gunicorn was not restarted"
         first_201 = voters.first_after(restarted, 201)
+        # Both workers' counts, added up (prometheus_client's multiprocess mode).
+        scraped = request(
+            f"{web.base}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+        )
     assert api.status == 503 and api.headers["Retry-After"] == "5"
     assert api.json()["error"] == "database_unavailable"
     assert page.status == 503 and "Nothing was recorded" in page.body
@@ -139,6 +146,21 @@ def test_postgresql_stops_mid_vote_and_voting_resumes_without_a_restart(
     assert set(statuses) <= {201, 503}, statuses  # never a 500, never a dropped connection
     assert statuses[201] == len(tokens) == after["ballots"]
     assert after["half_written"] == 0
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(scraped.body)
+        for s in family.samples
+    }
+    accepted = sum(
+        v
+        for (n, ls), v in samples.items()
+        if n == "voting_ballots_total" and ("outcome", "accepted") in ls
+    )
+    unavailable = samples[
+        ("voting_unavailable_answers_total", (("reason", "database_unavailable"),))
+    ]
+    assert accepted == len(tokens)
+    assert unavailable == statuses[503] + 2  # the ballots' 503s, the API read and the page
 
 
 # -- A gunicorn worker killed mid-request; an instance restarted under open streams ---------

@@ -40,6 +40,9 @@ R = TypeVar("R")
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 MULTIPROC_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+# prometheus_client picks where values live (memory, or files for multiprocess mode) when it
+# is imported; decide how to read them at the same moment, whatever the environment says later.
+MULTIPROCESS = bool(os.environ.get(MULTIPROC_VARIABLE))
 
 REQUESTS = Counter(
     "voting_http_requests",
@@ -176,7 +179,7 @@ def watch_pool() -> None:
 
 def exposition() -> bytes:
     """The metrics in Prometheus' text format: every worker's under gunicorn, else ours."""
-    if os.environ.get(MULTIPROC_VARIABLE):
+    if MULTIPROCESS:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         return bytes(generate_latest(registry))
@@ -184,7 +187,7 @@ def exposition() -> bytes:
 
 
 def _samples() -> list[tuple[str, dict[str, str], float]]:
-    if os.environ.get(MULTIPROC_VARIABLE):
+    if MULTIPROCESS:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
     else:

@@ -17,7 +17,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, g, has_request_context, request
 from werkzeug.wrappers import Response
 
 from voting import metrics
@@ -87,7 +87,8 @@ def _log_line(route: str, status: int, elapsed: float) -> None:
 
 
 def _template_values() -> dict[str, str]:
-    return {"request_id": request_id()}
+    # Templates are rendered outside requests too (the CLI's QR sheet).
+    return {"request_id": request_id()} if has_request_context() else {}
 
 
 class _StderrHandler(logging.StreamHandler):
