@@ -4,6 +4,7 @@ a ballot client that survives a dead connection, a size-limited tmpfs, and the f
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import shutil
@@ -228,7 +229,7 @@ def request(
             return Answer(int(response.status), dict(response.headers), response.read().decode())
     except urllib.error.HTTPError as exc:
         return Answer(int(exc.code), dict(exc.headers), exc.read().decode())
-    except (OSError, urllib.error.URLError, ConnectionError):
+    except (OSError, http.client.HTTPException):  # refused, reset, or cut mid-answer
         return Answer(0)
 
 
