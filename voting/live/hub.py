@@ -8,6 +8,7 @@ import time
 
 from flask import Flask, has_request_context
 
+from voting import metrics
 from voting.extensions import db
 from voting.live.snapshot import Documents, Snapshot, Source
 
@@ -97,12 +98,14 @@ class LiveHub:
         with self._cond:
             self._subs.setdefault(slug, set()).add(sub)
             self._start_threads()
+        metrics.STREAMS_OPEN.inc()
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
         with self._cond:
             subs = self._subs.get(sub.slug)
-            if subs is not None:
+            if subs is not None and sub in subs:
+                metrics.STREAMS_OPEN.dec()
                 subs.discard(sub)
                 if not subs:
                     del self._subs[sub.slug]
@@ -163,6 +166,7 @@ class LiveHub:
         """Stop the threads (tests; a process that exits needs nothing)."""
         with self._cond:
             self._closed = True
+            metrics.STREAMS_OPEN.dec(sum(len(subs) for subs in self._subs.values()))
             for subs in self._subs.values():
                 for sub in subs:
                     sub.wake()
@@ -238,6 +242,7 @@ class LiveHub:
                 digest=digest,
                 docs=docs,
             )
+        metrics.SNAPSHOTS_PUBLISHED.labels("process").inc()
         self._accept(snap)
         return snap
 

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Integer, Select, bindparam, delete, func, ins
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 
-from voting import live
+from voting import live, metrics
 from voting.database import atomic, begin_write
 from voting.domain.ballot import check_choices, well_formed
 from voting.domain.errors import AlreadyVoted, InvalidToken, NotFound, PollNotOpen
@@ -190,6 +190,7 @@ def _fast_path(choices: object) -> TypeGuard[list[str]]:
     )
 
 
+@metrics.counting_ballots
 @atomic
 def cast_ballot(
     slug: str,

@@ -52,8 +52,11 @@ _LIMITED = _error(
     retry_after=True,
 )
 _BUSY = _error(
-    "busy: every database connection stayed busy; try again after Retry-After",
+    "busy: every database connection stayed busy; database_unavailable: the database does "
+    "not answer; storage_full: it has no room to write. Try again after Retry-After",
     "busy",
+    "database_unavailable",
+    "storage_full",
     retry=True,
 )
 # A receipt code as a person may type it (voting.domain.receipts.normalise_receipt): twelve
@@ -123,10 +126,13 @@ def _paths() -> dict[str, Any]:
                         retry_after=True,
                     ),
                     "503": _error(
-                        "busy: every database connection stayed busy, before anything was "
-                        "written; retry after Retry-After (a ballot that did count then "
-                        "answers 409 already_voted with its receipt)",
+                        "busy: every database connection stayed busy; database_unavailable: "
+                        "the database does not answer; storage_full: it has no room to write. "
+                        "Nothing was written; retry after Retry-After (a ballot that did count "
+                        "then answers 409 already_voted with its receipt)",
                         "busy",
+                        "database_unavailable",
+                        "storage_full",
                         retry=True,
                     ),
                 },

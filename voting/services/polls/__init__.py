@@ -1,6 +1,11 @@
 """Polls: the lifecycle and its locks, drafts, counting and results (one module each)."""
 
-from voting.services.polls.counting import ballots_per_minute, counted, turnout
+from voting.services.polls.counting import (
+    ballots_last_minute,
+    ballots_per_minute,
+    counted,
+    turnout,
+)
 from voting.services.polls.drafts import (
     SLUG_RE,
     PollSpec,
@@ -38,6 +43,7 @@ __all__ = [
     "PollSpec",
     "Standing",
     "active_choice_count",
+    "ballots_last_minute",
     "ballots_per_minute",
     "cache_ident",
     "check_schedule",

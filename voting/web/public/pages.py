@@ -27,6 +27,8 @@ from voting.web.voter_cookie import set_voter_cookie
 def home() -> ResponseReturnValue:
     by_status: dict[PollStatus, list[Poll]] = {}
     for poll in polls.list_polls():
+        if poll.rehearsal_of is not None:
+            continue  # a rehearsal is reached by its own links, never from the start page
         by_status.setdefault(polls.effective_status(poll), []).append(poll)
     return render_template(
         "home.html",
