@@ -18,6 +18,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any, ParamSpec, TypeVar
 
+from flask import has_request_context
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -97,8 +98,10 @@ REDIS_UP = Gauge(
     multiprocess_mode="mostrecent",
 )
 
-# Set once a ballot request reached cast_ballot, so the web layer does not count it again.
-_ballot_counted: ContextVar[bool] = ContextVar("voting_ballot_counted", default=False)
+# What cast_ballot made of this request's ballot, for the web layer to count with the answer.
+_ballot_outcome: ContextVar[tuple[str, str] | None] = ContextVar(
+    "voting_ballot_outcome", default=None
+)
 _inside_cast: ContextVar[bool] = ContextVar("voting_inside_cast", default=False)
 
 
@@ -143,20 +146,29 @@ def counting_ballots(cast: Callable[P, R]) -> Callable[P, R]:
             raise
         finally:
             _inside_cast.reset(marker)
-            _ballot_counted.set(True)
-            BALLOTS.labels(outcome, reason).inc()
+            if has_request_context():
+                _ballot_outcome.set((outcome, reason))  # counted with the answer
+            else:
+                BALLOTS.labels(outcome, reason).inc()
 
     return run
 
 
 def start_request() -> None:
-    """Forget the last request's ballot mark (threads serve many requests)."""
-    _ballot_counted.set(False)
+    """Forget the last request's ballot outcome (threads serve many requests)."""
+    _ballot_outcome.set(None)
 
 
-def ballot_counted() -> bool:
-    """True when this request's ballot was counted by counting_ballots."""
-    return _ballot_counted.get()
+def count_ballot_answer(status: int, error_code: str | None) -> None:
+    """Count a ballot request once, by its answer: what cast_ballot made of it, unless a limit
+    turned it into a 429 afterwards, or else the error that stopped it before the service."""
+    found = _ballot_outcome.get()
+    if status == 429:
+        found = ("refused", "rate_limited")
+    elif found is None:
+        found = ("refused", error_code or str(status))
+    _ballot_outcome.set(None)
+    BALLOTS.labels(*found).inc()
 
 
 def _transaction_created(session: Session, transaction: Any) -> None:

@@ -12,6 +12,7 @@ raises the same errors the other path would.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +20,7 @@ from typing import Any
 
 from psycopg.rows import namedtuple_row
 
+from voting import metrics
 from voting.domain.statuses import PollStatus
 from voting.extensions import db
 
@@ -99,7 +101,9 @@ def insert_first_ballot(
         "receipt": receipt,
         "now": now,
     }
+    started = time.perf_counter()
     conn = db.engine.raw_connection()
+    metrics.POOL_WAIT.observe(time.perf_counter() - started)
     try:
         driver: Any = conn.driver_connection
         driver.autocommit = True

@@ -64,9 +64,8 @@ def _finished(response: Response) -> Response:
     route = _route()
     metrics.REQUESTS.labels(route, request.method, str(response.status_code)).inc()
     metrics.LATENCY.labels(route).observe(elapsed)
-    if request.endpoint in BALLOT_ENDPOINTS and not metrics.ballot_counted():
-        reason = g.get("error_code") or str(response.status_code)
-        metrics.BALLOTS.labels("refused", reason).inc()
+    if request.endpoint in BALLOT_ENDPOINTS:
+        metrics.count_ballot_answer(response.status_code, g.get("error_code"))
     if current_app.config["LOG_JSON"]:
         _log_line(route, response.status_code, elapsed)
     return response
