@@ -11,6 +11,7 @@ environment variables tune the server:
   GUNICORN_ERRORLOG      error log file, "-" for stderr (default)
   GUNICORN_LOGLEVEL      error log level (default info)
   GUNICORN_KEEPALIVE     seconds an idle keep-alive connection stays open (default 5)
+  PROMETHEUS_MULTIPROC_DIR  where workers keep their metrics (default: a new temporary folder)
 
 Why gthread: bench/ballots.py measured it faster than sync for the ballot POST on a
 2-core machine (docs/benchmarks.md), it keeps client connections alive, and a
@@ -27,6 +28,10 @@ replaces the path segment after /v/, any token= query value and the cookie heade
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
 
 wsgi_app = "voting:create_app()"
 
@@ -59,3 +64,33 @@ errorlog = os.environ.get("GUNICORN_ERRORLOG") or "-"
 loglevel = os.environ.get("GUNICORN_LOGLEVEL") or "info"
 # Remote address, time, request line (token redacted), status, bytes, duration in microseconds.
 access_log_format = '%(h)s %(t)s "%(r)s" %(s)s %(b)s %(D)sus'
+
+# Prometheus metrics from every worker (prometheus_client's multiprocess mode, voting.metrics):
+# each worker writes its values under PROMETHEUS_MULTIPROC_DIR and GET /metrics adds them up.
+# prometheus_client reads the variable when it is first imported, and the master imports it
+# through logger_class (voting.logs imports the voting package), so it is set here, while
+# gunicorn loads this file (as module "__config__"; a test reading the file sets nothing).
+# It is emptied at each start (an old run's files would count twice), and a worker that exits
+# is marked dead so its open-stream gauge stops counting.
+_made_metrics_dir: list[str] = []
+if __name__ == "__config__" and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    _made_metrics_dir.append(tempfile.mkdtemp(prefix="voting-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _made_metrics_dir[0]
+
+
+def on_starting(server: Any) -> None:
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder and not _made_metrics_dir:
+        for leftover in Path(folder).glob("*.db"):
+            leftover.unlink()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    for folder in _made_metrics_dir:
+        shutil.rmtree(folder, ignore_errors=True)

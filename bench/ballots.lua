@@ -1,6 +1,6 @@
 -- wrk script for bench/ballots.py: POST distinct ballots, or GET a path, for a fixed window.
 --
---   wrk -t T -c C -d <window+grace>s -s bench/ballots.lua URL -- MODE WINDOW_S T TOKENS PATH SLUGS
+--   wrk -t T -c C -d <window+grace>s -s bench/ballots.lua URL -- MODE WINDOW_S T TOKENS PATH SLUGS [RATE]
 --
 -- MODE     "ballot" (POST {"token", "choices"} to PATH) or "get" (GET PATH)
 -- WINDOW_S seconds during which new requests are sent; after it each connection waits, so
@@ -9,8 +9,17 @@
 --          token is ever sent twice
 -- TOKENS   file with one signed voter token per line (ballot mode)
 -- SLUGS    comma-separated project slugs; ballots cycle through them
+-- RATE     open loop: requests per second offered in all (0 or absent: closed loop, each
+--          connection sends its next request as soon as the last is answered). Run with
+--          -t equal to -c: each thread then drives one connection, sending on a fixed
+--          schedule (RATE/T per second, threads staggered), and a request's latency is
+--          taken from the moment the schedule said to send it, not from when it went out,
+--          so a slow answer that delays the next send is counted against the server
+--          (no coordinated omission), as wrk2 does.
 --
--- done() prints one line "BENCH_RESULT {json}" with status counts and latency percentiles.
+-- done() prints one line "BENCH_RESULT {json}" with status counts and latency percentiles
+-- (wrk's own, from when each request went out; in open loop also "scheduled_us", from
+-- when it was due).
 
 local ffi = require("ffi")
 ffi.cdef([[
@@ -41,6 +50,9 @@ local slugs = {}
 local body_headers = { ["Content-Type"] = "application/json" }
 
 statuses = {}
+-- Open loop: the schedule of this thread's one connection, and each answer's latency from it.
+local interval, next_at, due = 0, 0, 0
+scheduled = {}
 sent, answered = 0, 0
 exhausted = false
 first_sent, last_answer = 0, 0
@@ -60,6 +72,11 @@ function init(args)
   local token_file = args[4]
   path = args[5]
   slugs = split(args[6] or "", ",")
+  local rate = tonumber(args[7] or "0") or 0
+  if rate > 0 then
+    interval = nthreads / rate
+    next_at = now() + interval * thread_index / nthreads
+  end
   if mode == "ballot" then
     local index = 0
     for line in io.lines(token_file) do
@@ -83,12 +100,21 @@ function delay()
     exhausted = true
     return 3600 * 1000
   end
+  if interval > 0 then
+    return math.max(0, math.floor((next_at - now()) * 1000))
+  end
   return 0
 end
 
 function request()
+  local t = now()
   if first_sent == 0 then
-    first_sent = now()
+    first_sent = t
+  end
+  if interval > 0 then
+    -- Due at next_at; one sent early (the first, at connect) counts from when it went out.
+    due = math.min(next_at, t)
+    next_at = next_at + interval
   end
   sent = sent + 1
   if mode ~= "ballot" then
@@ -104,6 +130,9 @@ end
 function response(status, headers, body)
   answered = answered + 1
   last_answer = now()
+  if interval > 0 then
+    scheduled[#scheduled + 1] = (last_answer - due) * 1e6
+  end
   local key = tostring(status)
   statuses[key] = (statuses[key] or 0) + 1
 end
@@ -129,6 +158,19 @@ function done(summary, latency, requests)
     finished = math.max(finished, thread:get("last_answer"))
     any_exhausted = any_exhausted or thread:get("exhausted")
     stripe_used = math.max(stripe_used, thread:get("next_token") - 1)
+  end
+  local waits = {}
+  for _, thread in ipairs(threads) do
+    for _, v in ipairs(thread:get("scheduled")) do
+      waits[#waits + 1] = v
+    end
+  end
+  table.sort(waits)
+  local function pct(p)
+    if #waits == 0 then
+      return 0
+    end
+    return waits[math.max(1, math.ceil(#waits * p / 100))]
   end
   local parts = {}
   for status, n in pairs(counts) do
@@ -157,6 +199,10 @@ function done(summary, latency, requests)
       .. ',"p99":' .. latency:percentile(99)
       .. ',"p99.9":' .. latency:percentile(99.9)
       .. "}",
+    string.format(
+      '"scheduled_us":{"n":%d,"p50":%.0f,"p90":%.0f,"p95":%.0f,"p99":%.0f,"p99.9":%.0f,"max":%.0f}',
+      #waits, pct(50), pct(90), pct(95), pct(99), pct(99.9), pct(100)
+    ),
   }
   io.write("BENCH_RESULT {" .. table.concat(fields, ",") .. "}\n")
 end

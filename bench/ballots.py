@@ -2,19 +2,21 @@
 
 Run from the repository root, with the project installed (or PYTHONPATH=.):
 
-    python bench/ballots.py
+    python bench/ballots.py                       # saturation: 32 connections, closed loop
+    python bench/ballots.py --rate 300 --duration 30 --skip-healthz   # open loop, 300/s
 
-    # the run in docs/benchmarks.md (a shared machine: raise our priority):
-    python bench/ballots.py --priority 10
+    # before/after in one run, on one database (the machine is shared: compare like this):
+    git worktree add --detach /tmp/voting-base <old commit>
+    python bench/ballots.py --compare /tmp/voting-base --rounds 3 --profile /tmp/prof
 
     # the options, with their defaults (workers, class and threads default to what
     # gunicorn.conf.py picks: WEB_CONCURRENCY or CPU cores + 1, gthread, 32 threads):
     python bench/ballots.py --pg-url postgresql://root@127.0.0.1:5432/test \\
         --database voting_bench --redis-url redis://127.0.0.1:6379/0 \\
         --tokens 60000 --duration 20 --connections 32 --wrk-threads 2 --port 0 \\
-        --attempts 3 --wait-quiet 120 --priority 0 [--workers N] \\
+        --attempts 1 --wait-quiet 10 --priority 0 --rate 0 --rounds 1 [--workers N] \\
         [--worker-class sync|gthread] [--gunicorn-threads N] [--skip-healthz] \\
-        [--enforce-targets] [--json FILE] [--workdir DIR]
+        [--compare DIR] [--profile DIR] [--enforce-targets] [--json FILE] [--workdir DIR]
 
 What it does:
 
@@ -23,103 +25,85 @@ What it does:
    shipped in voting/demo_data/projects.json, creates and opens a plurality poll and
    mints --tokens voter tokens with voting.services.issuing.mint_tokens, signed with a
    random SECRET_KEY generated for this run;
-2. starts gunicorn with gunicorn.conf.py and that same SECRET_KEY, DATABASE_URL and
-   REDIS_URL, and waits for GET /healthz;
-3. opens three voter links (GET /v/<token>) so the access log has something to hide,
-   warms the workers up with GET /readyz, then runs wrk with bench/ballots.lua: for
-   --duration seconds, --connections connections POST distinct valid ballots
+2. for each round and each checkout (this one; with --compare the other one too, the
+   order alternating between rounds), starts gunicorn with that checkout's
+   gunicorn.conf.py and code, the same SECRET_KEY, DATABASE_URL and REDIS_URL, opens
+   three voter links (GET /v/<token>) so the access log has something to hide, warms
+   the workers up with GET /readyz, then runs wrk with bench/ballots.lua: for --duration
+   seconds, --connections connections POST distinct valid ballots
    {"token": "...", "choices": ["<project>"]} to /api/polls/<slug>/ballots (each wrk
-   thread reads its own stripe of the token file, so no token is sent twice);
-4. runs wrk on GET /healthz with the same connections and duration;
-5. prints throughput, p50/p95/p99 latency and errors for both, their ratio, and checks
-   that the number of ballots in the database equals the number of 201 answers, and
-   that no token reached gunicorn's logs.
+   thread reads its own stripe of the token file, so no token is sent twice). Closed loop
+   by default (each connection sends again when answered: the saturation throughput);
+   with --rate R, open loop (R ballots/s offered on a fixed schedule, one connection per
+   wrk thread, latency counted from when each ballot was due);
+3. runs wrk on GET /healthz with the same connections and duration (not with --rate);
+4. prints throughput, p50/p95/p99 latency, errors and CPU per request for every run, the
+   medians per checkout, and checks that the number of ballots in the database equals
+   the number of 201 answers, and that no token reached gunicorn's logs;
+5. with --profile, runs each checkout once more for 10 s with py-spy recording one worker
+   (--gil: CPU time only) and prints where the request's time goes.
 
 The machine may be shared: before each measurement the script waits (--wait-quiet) for
 other work to stop, and a run during which other processes took more than 5% of the
-machine is discarded and repeated with fresh tokens (--attempts; the last one is
-reported if none was clean). Every report line shows the CPU time per request that
-gunicorn, PostgreSQL, Redis, wrk and the rest of the machine used.
+machine is repeated with fresh tokens (--attempts; the last one is reported if none was
+clean). Every report line shows the CPU time per request that gunicorn, PostgreSQL,
+Redis, wrk and the rest of the machine used. On a machine others use, compare checkouts
+only within one run (--compare), and read the medians.
 
 Each wrk run sends requests only during the window; afterwards every connection waits
 until wrk stops (2 s later), so every ballot that was sent has been answered and counted.
 
-Rate limits stay on (Redis, as in production). The per-token limit is keyed on the token
-id, so distinct tokens never meet it; the per-address ballot limit is raised with
-VOTING_RATELIMIT_BALLOT_PER_IP, because every request here comes from 127.0.0.1.
+Rate limits stay on (Redis, as in production), at the shipped defaults: a first ballot
+with a valid token consults no counter. --ballot-ip-limit sets VOTING_RATELIMIT_BALLOT_PER_IP
+for this run (only needed for a --compare checkout that counts every ballot per address).
 
 Exit status: 0 when the run is consistent (database == 201 answers, no token in the
 logs, tokens did not run out); 1 otherwise. With --enforce-targets a missed target
-(>= 800 ballots/s, p99 < 50 ms, 0 errors) also exits 1. gunicorn is always stopped.
+(>= TARGET_RATE ballots/s at saturation, p99 < 50 ms in open loop, 0 errors) also exits 1.
+gunicorn is always stopped.
 """
 
 from __future__ import annotations
 
 import argparse
 import atexit
-import http.client
 import json
 import os
-import resource
 import secrets
 import shutil
 import signal
-import socket
-import subprocess
+import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
-from psycopg import sql
+from harness import (
+    NOISY_SHARE,
+    POLL_SLUG,
+    ROOT,
+    Server,
+    WrkResult,
+    count_ballots,
+    describe,
+    describe_server,
+    free_port,
+    get,
+    leaked_tokens,
+    log,
+    raise_priority,
+    recreate_database,
+    run_wrk,
+    start_profile,
+    summarize_profile,
+    wait_healthy,
+    wait_until_quiet,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-LUA = ROOT / "bench" / "ballots.lua"
-POLL_SLUG = "bench"
 LINK_CHECKS = 3
-GRACE_S = 2
-TARGET_RATE = 800.0
+# Issue 16: twice the 468/s of docs/benchmarks.md at saturation; p99 <= 50 ms at 300/s.
+TARGET_RATE = 936.0
 TARGET_P99_MS = 50.0
-QUIET_LOAD = 0.10  # busy share of the machine that counts as quiet before a run
-NOISY_SHARE = 0.05  # share of the machine used by other work that voids a run
-
-
-@dataclass
-class WrkResult:
-    statuses: dict[str, int]
-    sent: int
-    answered: int
-    elapsed_s: float
-    exhausted: bool
-    stripe_used: int
-    requests: int
-    errors: dict[str, int]
-    latency_us: dict[str, float]
-    raw: str = field(repr=False, default="")
-    cpu_s: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def rate(self) -> float:
-        return self.answered / self.elapsed_s if self.elapsed_s > 0 else 0.0
-
-    def count(self, status: int) -> int:
-        return self.statuses.get(str(status), 0)
-
-    def socket_errors(self) -> int:
-        return sum(v for k, v in self.errors.items() if k != "status")
-
-    def ms(self, key: str) -> float:
-        return self.latency_us[key] / 1000.0
-
-    def other_share(self) -> float:
-        """The share of the machine that processes outside the benchmark used."""
-        c = self.cpu_s
-        mine = sum(c[k] for k in ("gunicorn", "postgres", "redis", "wrk"))
-        return max(0.0, c["machine"] - mine) / max(c["capacity"], 1e-9)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -160,8 +144,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--port", type=int, default=0, help="port for gunicorn (0: pick a free one)")
     p.add_argument(
         "--ballot-ip-limit",
+        default=None,
+        help="VOTING_RATELIMIT_BALLOT_PER_IP for this checkout (default: the shipped one)",
+    )
+    p.add_argument(
+        "--baseline-ip-limit",
         default="1000000/minute",
-        help="VOTING_RATELIMIT_BALLOT_PER_IP for this run",
+        help="VOTING_RATELIMIT_BALLOT_PER_IP for the --compare checkout: before issue 16 every "
+        "ballot counted against it, and all of wrk's come from 127.0.0.1",
     )
     p.add_argument(
         "--workdir",
@@ -172,13 +162,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--wait-quiet",
         type=float,
-        default=120.0,
+        default=10.0,
         help="seconds to wait, at most, for other work on the machine to stop before measuring",
     )
     p.add_argument(
         "--attempts",
         type=int,
-        default=3,
+        default=1,
         help="runs of each measurement at most, while other work on the machine voids them",
     )
     p.add_argument(
@@ -190,31 +180,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--skip-healthz", action="store_true", help="do not run the /healthz comparison")
     p.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="open loop: offer this many ballots/s in all, on a fixed schedule (0: closed loop, "
+        "each connection sends again as soon as it is answered, i.e. saturation)",
+    )
+    p.add_argument(
+        "--compare",
+        type=Path,
+        default=None,
+        help="another checkout (e.g. `git worktree add /tmp/base main`) to measure in the same "
+        "run, against the same database: rounds alternate baseline and this checkout",
+    )
+    p.add_argument("--rounds", type=int, default=1, help="measurements of each checkout")
+    p.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="after measuring, a 10-s ballot run per checkout with py-spy on one worker "
+        "(CPU: only the thread holding the GIL); raw stacks go to DIR/<label>.txt",
+    )
+    p.add_argument(
         "--enforce-targets", action="store_true", help="exit 1 when a performance target is missed"
     )
     p.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
     return p.parse_args(argv)
-
-
-def log(message: str) -> None:
-    print(f"[bench] {message}", flush=True)
-
-
-# -- database ------------------------------------------------------------------------------
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
-def recreate_database(admin_url: str, name: str) -> str:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return with_database(admin_url, name)
 
 
 def prepare(
@@ -251,268 +242,6 @@ def prepare(
     return tokens, slugs
 
 
-def count_ballots(database_url: str) -> tuple[int, int]:
-    with psycopg.connect(database_url) as conn:
-        ballots = conn.execute(
-            "SELECT count(*) FROM ballots b JOIN polls p ON p.id = b.poll_id WHERE p.slug = %s",
-            (POLL_SLUG,),
-        ).fetchone()
-        choices = conn.execute(
-            "SELECT count(*) FROM ballot_choices c JOIN polls p ON p.id = c.poll_id WHERE p.slug = %s",
-            (POLL_SLUG,),
-        ).fetchone()
-    assert ballots is not None and choices is not None
-    return int(ballots[0]), int(choices[0])
-
-
-# -- gunicorn ------------------------------------------------------------------------------
-
-
-class Server:
-    """gunicorn in its own process group; stop() is safe to call any number of times."""
-
-    def __init__(self, env: dict[str, str], workdir: Path) -> None:
-        self.env = env
-        self.stdout_path = workdir / "gunicorn-access.log"
-        self.stderr_path = workdir / "gunicorn-error.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py")],
-                cwd=ROOT,
-                env=self.env,
-                stdout=out,
-                stderr=err,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=15)
-        except ProcessLookupError:
-            return
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-
-    def error_tail(self, lines: int = 30) -> str:
-        try:
-            text = self.stderr_path.read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def get(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
-
-
-def wait_healthy(server: Server, port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not server.alive():
-            raise SystemExit("gunicorn exited during start-up:\n" + server.error_tail())
-        try:
-            status, _ = get(port, "/healthz", timeout=1.0)
-            if status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"/healthz did not answer within {timeout:.0f} s:\n" + server.error_tail())
-
-
-# -- CPU accounting ------------------------------------------------------------------------
-
-TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def machine_busy() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    total = sum(fields[:8])
-    return (total - idle) / TICK, total / TICK
-
-
-def cpu_by_group(gunicorn_session: int | None) -> dict[str, float]:
-    """CPU seconds used so far by gunicorn (its session), PostgreSQL and Redis processes."""
-    groups = {"gunicorn": 0.0, "postgres": 0.0, "redis": 0.0}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat") as f:
-                raw = f.read()
-        except OSError:
-            continue
-        comm = raw[raw.index("(") + 1 : raw.rindex(")")]
-        rest = raw[raw.rindex(")") + 2 :].split()
-        session, ticks = int(rest[3]), int(rest[11]) + int(rest[12])
-        if gunicorn_session is not None and session == gunicorn_session:
-            groups["gunicorn"] += ticks / TICK
-        elif comm == "postgres":
-            groups["postgres"] += ticks / TICK
-        elif comm.startswith("redis-server"):
-            groups["redis"] += ticks / TICK
-    return groups
-
-
-def raise_priority(nice: int, session: int | None, database_url: str, database: str) -> int:
-    """Renice gunicorn's processes and the PostgreSQL backends serving this database."""
-    with psycopg.connect(database_url) as conn:
-        rows = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-            (database,),
-        ).fetchall()
-    pids = [int(r[0]) for r in rows]
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                with open(f"/proc/{entry.name}/stat") as f:
-                    raw = f.read()
-            except OSError:
-                continue
-            if session is not None and int(raw[raw.rindex(")") + 2 :].split()[3]) == session:
-                pids.append(int(entry.name))
-    done = 0
-    for pid in pids:
-        try:
-            os.setpriority(os.PRIO_PROCESS, pid, nice)
-            done += 1
-        except OSError:
-            pass
-    return done
-
-
-def wait_until_quiet(limit_s: float) -> None:
-    """Wait (at most limit_s) until other work on the machine has stopped."""
-    deadline = time.monotonic() + limit_s
-    load = background_load()
-    while load > QUIET_LOAD and time.monotonic() < deadline:
-        log(f"machine {load:.0%} busy with other work; waiting for it to calm down")
-        time.sleep(4.0)
-        load = background_load()
-    log(f"machine busy before the run: {load:.0%} of all CPUs")
-
-
-def background_load(seconds: float = 1.0) -> float:
-    """How busy the machine is (0..1 of all cores) before we start, over a short sample."""
-    busy0, total0 = machine_busy()
-    time.sleep(seconds)
-    busy1, total1 = machine_busy()
-    return (busy1 - busy0) / max(total1 - total0, 1e-9)
-
-
-# -- wrk -----------------------------------------------------------------------------------
-
-
-def run_wrk(
-    args: argparse.Namespace,
-    session: int | None,
-    port: int,
-    mode: str,
-    path: str,
-    duration: int,
-    token_file: Path | None = None,
-    slugs: list[str] | None = None,
-) -> WrkResult:
-    cmd = [
-        *(["nice", "-n", str(-args.priority)] if args.priority else []),
-        "wrk",
-        "-t", str(args.wrk_threads),
-        "-c", str(args.connections),
-        "-d", f"{duration + GRACE_S}s",
-        # Longer than the grace period: wrk counts parked connections as timed out otherwise.
-        "--timeout", f"{GRACE_S + 8}s",
-        "-s", str(LUA),
-        f"http://127.0.0.1:{port}{path}",
-        "--",
-        mode, str(duration), str(args.wrk_threads), str(token_file or "-"), path,
-        ",".join(slugs or []),
-    ]  # fmt: skip
-    before, busy_before = cpu_by_group(session), machine_busy()
-    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60, check=False)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    after, busy_after = cpu_by_group(session), machine_busy()
-    cpu = {k: after[k] - before[k] for k in after}
-    cpu["wrk"] = (children.ru_utime + children.ru_stime) - (
-        children_before.ru_utime + children_before.ru_stime
-    )
-    cpu["machine"] = busy_after[0] - busy_before[0]
-    cpu["capacity"] = busy_after[1] - busy_before[1]
-    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH_RESULT ")), None)
-    if proc.returncode != 0 or line is None:
-        raise SystemExit(f"wrk failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    data: dict[str, Any] = json.loads(line.removeprefix("BENCH_RESULT "))
-    return WrkResult(raw=proc.stdout, cpu_s=cpu, **data)
-
-
-# -- checks and report ---------------------------------------------------------------------
-
-
-def leaked_tokens(paths: list[Path], tokens: list[str]) -> list[str]:
-    """The tokens (or their signatures) that appear in any of the log files."""
-    text = "".join(p.read_text(errors="replace") for p in paths if p.exists())
-    leaked = []
-    for token in tokens:
-        payload, _, signature = token.rpartition(".")
-        if token in text or (signature and signature in text) or (payload and payload in text):
-            leaked.append(token)
-    return leaked
-
-
-def describe(name: str, r: WrkResult, ok_status: int) -> list[str]:
-    others = {k: v for k, v in sorted(r.statuses.items()) if k != str(ok_status)}
-    return [
-        f"{name}: {r.rate:,.0f} requests/s ({r.answered:,} answered in {r.elapsed_s:.2f} s), "
-        f"{r.count(ok_status):,} x {ok_status}",
-        f"  latency ms: p50 {r.ms('p50'):.1f}  p95 {r.ms('p95'):.1f}  p99 {r.ms('p99'):.1f}  "
-        f"p99.9 {r.ms('p99.9'):.1f}  max {r.ms('max'):.1f}  mean {r.ms('mean'):.1f}",
-        f"  non-{ok_status} answers: {sum(others.values())} {others or ''}".rstrip(),
-        f"  socket errors: {r.socket_errors()} {r.errors}; sent {r.sent:,}, answered {r.answered:,}",
-        "  " + cpu_line(r),
-    ]
-
-
-def cpu_line(r: WrkResult) -> str:
-    """Where the CPU went during the run, in ms per answered request."""
-    c, n = r.cpu_s, max(r.answered, 1)
-    mine = sum(c[k] for k in ("gunicorn", "postgres", "redis", "wrk"))
-    other = c["machine"] - mine
-    parts = ", ".join(
-        f"{k} {1000 * c[k] / n:.2f}" for k in ("gunicorn", "postgres", "redis", "wrk")
-    )
-    return (
-        f"CPU ms/request: {parts}, rest of machine {1000 * other / n:.2f}; "
-        f"machine {c['machine'] / c['capacity']:.0%} busy"
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if shutil.which("wrk") is None:
@@ -522,8 +251,12 @@ def main(argv: list[str] | None = None) -> int:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="voting-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     secret_key = secrets.token_hex(32)
-    port = args.port or free_port()
     run_id = secrets.token_hex(4)
+    checkouts = [("this", ROOT)]
+    if args.compare:
+        if not (args.compare / "gunicorn.conf.py").exists():
+            raise SystemExit(f"--compare {args.compare}: no gunicorn.conf.py there")
+        checkouts = [("baseline", args.compare.resolve()), ("this", ROOT)]
 
     log(f"recreating database {args.database!r}")
     database_url = recreate_database(args.pg_url, args.database)
@@ -535,20 +268,17 @@ def main(argv: list[str] | None = None) -> int:
     log(f"prepared in {time.monotonic() - started:.1f} s; {len(slugs)} projects")
     link_tokens, tokens = tokens[-LINK_CHECKS:], tokens[:-LINK_CHECKS]
     token_file = workdir / "tokens.txt"
-    token_file.write_text("\n".join(tokens) + "\n")
 
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         "DATABASE_URL": database_url,
         "REDIS_URL": args.redis_url,
         "SECRET_KEY": secret_key,
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
         "GUNICORN_ACCESSLOG": "-",
-        "VOTING_RATELIMIT_BALLOT_PER_IP": args.ballot_ip_limit,
         # This run's own counters: nothing left over from an earlier run interferes.
         "VOTING_RATELIMIT_KEY_PREFIX": f"voting-bench-{run_id}",
     }
+    limit_for = {"this": args.ballot_ip_limit, "baseline": args.baseline_ip_limit}
     if args.workers:
         env["WEB_CONCURRENCY"] = str(args.workers)
     if args.worker_class:
@@ -556,80 +286,134 @@ def main(argv: list[str] | None = None) -> int:
     if args.gunicorn_threads:
         env["GUNICORN_THREADS"] = str(args.gunicorn_threads)
 
-    server = Server(env, workdir)
-    atexit.register(server.stop)
+    servers: list[Server] = []
+    atexit.register(lambda: [s.stop() for s in servers])
 
     def _terminate(signum: int, _frame: object) -> None:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGHUP, _terminate)
-    try:
+
+    remaining = tokens
+    ballot_runs: list[WrkResult] = []
+    results: dict[str, list[WrkResult]] = {label: [] for label, _ in checkouts}
+    health: dict[str, list[WrkResult]] = {label: [] for label, _ in checkouts}
+    profiles: dict[str, tuple[Path, float]] = {}
+    settings = ""
+
+    def measure(session: int | None, port: int, mode: str, path: str) -> WrkResult:
+        """Run wrk, again (fresh tokens) if other work on the machine got in the way."""
+        nonlocal remaining
+        rate = args.rate if mode == "ballot" else 0.0
+        for attempt in range(1, args.attempts + 1):
+            wait_until_quiet(args.wait_quiet)
+            how = f"open loop at {rate:g}/s" if rate else "closed loop"
+            log(f"{mode} {path}: {args.connections} connections, {how}, {args.duration} s "
+                f"(attempt {attempt})")  # fmt: skip
+            if mode == "ballot":
+                token_file.write_text("\n".join(remaining) + "\n")
+            result = run_wrk(
+                args, session, port, mode, path, args.duration, token_file, slugs, rate
+            )  # fmt: skip
+            if mode == "ballot":
+                ballot_runs.append(result)
+                stripes = args.connections if rate else args.wrk_threads
+                remaining = remaining[stripes * (result.stripe_used + 1) :]
+            other = result.other_share()
+            if other <= NOISY_SHARE:
+                return result
+            log(f"other work took {other:.0%} of the machine during the run")
+        return result
+
+    def serve(label: str, root: Path) -> tuple[Server, int]:
+        port = args.port or free_port()
+        own = {"GUNICORN_BIND": f"127.0.0.1:{port}"}
+        if limit_for[label]:
+            own["VOTING_RATELIMIT_BALLOT_PER_IP"] = str(limit_for[label])
+        server = Server({**env, **own}, workdir, root, label)
+        servers.append(server)
         server.start()
         wait_healthy(server, port)
-        settings = describe_server(env)
-        log(f"gunicorn up on port {port}: {settings}")
-
         for token in link_tokens:
             status, _ = get(port, f"/v/{token}")
             if status != 303:
-                raise SystemExit(f"GET /v/<token> answered {status}, expected 303")
+                raise SystemExit(f"GET /v/<token> answered {status} on {label}, expected 303")
         session = server.proc.pid if server.proc else None
         run_wrk(args, session, port, "get", "/readyz", 2)  # warm-up: workers open their pools
         if args.priority:
             reniced = raise_priority(-args.priority, session, database_url, args.database)
             log(f"reniced {reniced} processes (gunicorn, PostgreSQL backends) to {-args.priority}")
+        return server, port
 
-        def measure(mode: str, path: str) -> WrkResult:
-            """Run wrk, again (fresh tokens) if other work on the machine got in the way."""
-            nonlocal remaining
-            for attempt in range(1, args.attempts + 1):
-                wait_until_quiet(args.wait_quiet)
-                log(f"{mode} {path}: {args.connections} connections, {args.duration} s "
-                    f"(attempt {attempt})")  # fmt: skip
-                if mode == "ballot":
-                    token_file.write_text("\n".join(remaining) + "\n")
+    try:
+        for round_ in range(args.rounds):
+            order = checkouts if round_ % 2 == 0 else checkouts[::-1]
+            for label, root in order:
+                server, port = serve(label, root)
+                settings = describe_server({**env, "GUNICORN_BIND": "-"}, root)
+                log(f"round {round_ + 1}, {label} ({root}): gunicorn up on port {port}: {settings}")
+                session = server.proc.pid if server.proc else None
+                result = measure(session, port, "ballot", f"/api/polls/{POLL_SLUG}/ballots")
+                results[label].append(result)
+                print("\n".join(describe(f"  {label} ballots", result, 201)), flush=True)
+                if not args.skip_healthz and not args.rate:
+                    h = measure(session, port, "get", "/healthz")
+                    health[label].append(h)
+                    print("\n".join(describe(f"  {label} healthz", h, 200)), flush=True)
+                server.stop()
+        if args.profile:
+            args.profile.mkdir(parents=True, exist_ok=True)
+            for label, root in checkouts:
+                server, port = serve(label, root)
+                workers = children(server.proc.pid if server.proc else 0)
+                out = args.profile / f"{label}.txt"
+                spy = start_profile(workers[0], out, 10) if workers else None
+                token_file.write_text("\n".join(remaining) + "\n")
                 result = run_wrk(
-                    args, session, port, mode, path, args.duration, token_file, slugs
+                    args, server.proc.pid if server.proc else None, port, "ballot",
+                    f"/api/polls/{POLL_SLUG}/ballots", 10, token_file, slugs, args.rate,
                 )  # fmt: skip
-                if mode == "ballot":
-                    ballot_runs.append(result)
-                    remaining = remaining[args.wrk_threads * (result.stripe_used + 1) :]
-                other = result.other_share()
-                if other <= NOISY_SHARE:
-                    return result
-                log(f"other work took {other:.0%} of the machine during the run; discarded")
-            log("the machine never stayed quiet: reporting the last attempt anyway")
-            return result
-
-        remaining = tokens
-        ballot_runs: list[WrkResult] = []
-        ballots = measure("ballot", f"/api/polls/{POLL_SLUG}/ballots")
-        health = None if args.skip_healthz else measure("get", "/healthz")
+                ballot_runs.append(result)
+                stripes = args.connections if args.rate else args.wrk_threads
+                remaining = remaining[stripes * (result.stripe_used + 1) :]
+                if spy is not None:
+                    spy.wait(timeout=60)
+                profiles[label] = (out, 1000 * result.cpu_s["gunicorn"] / max(result.answered, 1))
+                server.stop()
     finally:
-        server.stop()
+        for server in servers:
+            server.stop()
         token_file.unlink(missing_ok=True)
 
     db_ballots, db_choices = count_ballots(database_url)
-    leaks = leaked_tokens([server.stdout_path, server.stderr_path], link_tokens + tokens[:2000])
-    redacted_links = server.stdout_path.read_text(errors="replace").count("/v/[redacted]")
+    logs = [p for s in servers for p in (s.stdout_path, s.stderr_path)]
+    leaks = leaked_tokens(sorted(set(logs)), link_tokens + tokens[:2000])
+    access_logs = sorted({s.stdout_path for s in servers})
+    redacted_links = sum(p.read_text(errors="replace").count("/v/[redacted]") for p in access_logs)
 
     n201 = sum(r.count(201) for r in ballot_runs)
-    non201 = ballots.answered - ballots.count(201)
     lines = [
         "",
-        f"configuration: {settings}; per-IP ballot limit raised to {args.ballot_ip_limit} "
-        "(VOTING_RATELIMIT_BALLOT_PER_IP); per-token limit and Redis limiter on",
-        f"machine: {os.cpu_count()} CPUs, wrk -t{args.wrk_threads} -c{args.connections} "
-        f"for {args.duration} s on the same machine",
-        *describe("ballots (POST /api/polls/bench/ballots)", ballots, 201),
-    ]
-    if health is not None:
-        lines += describe("healthz (GET /healthz)", health, 200)
-        lines.append(f"ratio ballots/healthz throughput: {ballots.rate / health.rate:.2f}")
+        f"configuration: {settings}; Redis limiter on; VOTING_RATELIMIT_BALLOT_PER_IP: "
+        + ", ".join(f"{label} {limit_for[label] or 'shipped default'}" for label, _ in checkouts),
+        f"machine: {os.cpu_count()} CPUs, load generator on the same machine: wrk "
+        + (f"-t{args.connections} -c{args.connections}, open loop at {args.rate:g} ballots/s"
+           if args.rate else f"-t{args.wrk_threads} -c{args.connections}, closed loop")
+        + f", {args.duration} s per run, {args.rounds} round(s)",
+    ]  # fmt: skip
+    for label, root in checkouts:
+        runs = results[label]
+        lines.append(f"{label} ({root}), median of {len(runs)}:")
+        lines += median_lines(runs, health[label])
+    if profiles:
+        lines.append("CPU profile of the ballot request (py-spy --gil, one worker, 10 s):")
+        for label, (path, ms) in profiles.items():
+            lines.append(f"{label}: {path}")
+            lines += summarize_profile(path, ms)
     lines += [
         f"database: {db_ballots:,} ballots, {db_choices:,} ballot choices; 201 answers: {n201:,}"
-        + (f" (over {len(ballot_runs)} attempts)" if len(ballot_runs) > 1 else ""),
+        f" (over {len(ballot_runs)} runs)",
         f"logs: {redacted_links} redacted voter-link lines, {len(leaks)} tokens found "
         f"(logs in {workdir})",
     ]
@@ -649,21 +433,28 @@ def main(argv: list[str] | None = None) -> int:
     if redacted_links < LINK_CHECKS:
         failures.append("the access log does not show the redacted voter links")
 
+    mine = results["this"]
+    rate = statistics.median(r.rate for r in mine)
     misses = []
-    if ballots.rate < TARGET_RATE:
-        misses.append(f"throughput {ballots.rate:,.0f}/s < {TARGET_RATE:,.0f}/s")
-    if ballots.ms("p99") >= TARGET_P99_MS:
-        misses.append(f"p99 {ballots.ms('p99'):.1f} ms >= {TARGET_P99_MS:.0f} ms")
-    if non201 or ballots.socket_errors():
-        misses.append(f"{non201} non-201 answers, {ballots.socket_errors()} socket errors")
+    if not args.rate and rate < TARGET_RATE:
+        misses.append(f"throughput {rate:,.0f}/s < {TARGET_RATE:,.0f}/s")
+    if args.rate:
+        p99 = statistics.median(r.scheduled_us["p99"] / 1000 for r in mine)
+        if p99 >= TARGET_P99_MS:
+            misses.append(f"open-loop p99 {p99:.1f} ms >= {TARGET_P99_MS:.0f} ms")
+    bad = sum(r.answered - r.count(201) + r.socket_errors() for r in mine)
+    if bad:
+        misses.append(f"{bad} non-201 answers or socket errors")
     print("targets: " + ("all met" if not misses else "MISSED: " + "; ".join(misses)))
     print("consistency: " + ("ok" if not failures else "FAILED: " + "; ".join(failures)))
 
     if args.json:
         figures = {
             "settings": settings,
-            "ballots": {**ballots.__dict__, "raw": None, "rate": ballots.rate},
-            "healthz": {**health.__dict__, "raw": None, "rate": health.rate} if health else None,
+            "runs": {
+                label: [{**r.__dict__, "raw": None, "rate": r.rate} for r in runs]
+                for label, runs in results.items()
+            },
             "db_ballots": db_ballots,
             "db_choices": db_choices,
             "misses": misses,
@@ -675,22 +466,44 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def describe_server(env: dict[str, str]) -> str:
-    """The settings gunicorn.conf.py resolves to under this environment."""
-    import runpy
+def median_lines(runs: list[WrkResult], health: list[WrkResult]) -> list[str]:
+    """One checkout's medians: throughput, latency, CPU per ballot, and the healthz ratio."""
+    med = statistics.median
 
-    saved = dict(os.environ)
+    def cpu(key: str, rs: list[WrkResult]) -> float:
+        return med(1000 * r.cpu_s[key] / max(r.answered, 1) for r in rs)
+
+    lines = [
+        f"  ballots/s {med(r.rate for r in runs):,.0f} (runs: "
+        + ", ".join(f"{r.rate:,.0f}" for r in runs)
+        + f"); p50 {med(r.ms('p50') for r in runs):.1f} ms, p99 {med(r.ms('p99') for r in runs):.1f}"
+        f" ms; non-201 {sum(r.answered - r.count(201) for r in runs)}, socket errors "
+        f"{sum(r.socket_errors() for r in runs)}",
+        f"  CPU ms per ballot: gunicorn {cpu('gunicorn', runs):.2f}, PostgreSQL "
+        f"{cpu('postgres', runs):.2f}, Redis {cpu('redis', runs):.2f}, wrk {cpu('wrk', runs):.2f}",
+    ]
+    if runs and runs[0].scheduled_us.get("n"):
+        lines.append(
+            "  open loop, ms from when due: p50 "
+            f"{med(r.scheduled_us['p50'] for r in runs) / 1000:.1f}, p99 "
+            f"{med(r.scheduled_us['p99'] for r in runs) / 1000:.1f}, max "
+            f"{med(r.scheduled_us['max'] for r in runs) / 1000:.1f}"
+        )
+    if health:
+        h = med(r.rate for r in health)
+        lines.append(
+            f"  healthz/s {h:,.0f}; ratio ballots/healthz {med(r.rate for r in runs) / h:.2f}"
+        )
+    return lines
+
+
+def children(pid: int) -> list[int]:
+    """The gunicorn master's worker processes."""
     try:
-        os.environ.clear()
-        os.environ.update(env)
-        conf = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    text = f"gunicorn {conf['worker_class']}, {conf['workers']} workers"
-    if conf["worker_class"] == "gthread":
-        text += f" x {conf['threads']} threads"
-    return text
+        found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    return [int(x) for x in found]
 
 
 if __name__ == "__main__":

@@ -6,18 +6,31 @@ import os
 import re
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from tests.live_support import free_port, wait_until
 from voting.logs import redact
+
+# `voting demo` rebuilds instance/demo.db, so two demos at once would overwrite each other:
+# under pytest-xdist one worker runs every demo test (CI uses --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("demo")
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         return None
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return int(response.status) == 200
+    except OSError:
+        return False
 
 
 def test_demo_serves_and_redacts_tokens(tmp_path: Path) -> None:
@@ -32,14 +45,9 @@ def test_demo_serves_and_redacts_tokens(tmp_path: Path) -> None:
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                with urllib.request.urlopen(base + "/healthz", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.2)
-        else:
+        # Until the demo serves (60 s: it migrates, seeds and hashes a password first, which
+        # a shared machine can slow to tens of seconds).
+        if not wait_until(lambda: _answers(base + "/healthz"), timeout=60, interval=0.2):
             raise AssertionError("demo did not answer: " + Path(log.name).read_text())
         output = Path(log.name).read_text()
         links = re.findall(r"http://127\.0\.0\.1:\d+/v/\S+", output)

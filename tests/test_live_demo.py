@@ -13,6 +13,10 @@ import pytest
 
 from tests.live_support import SSEClient, free_port, get_text, post_ballot, wait_until
 
+# `voting demo` rebuilds instance/demo.db, so two demos at once would overwrite each other:
+# under pytest-xdist one worker runs every demo test (CI uses --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("demo")
+
 BIN = Path(sys.executable).parent
 
 

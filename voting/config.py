@@ -86,8 +86,13 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_SWALLOW_ERRORS": True,
     "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
     "RATELIMIT_ENABLED": True,
+    # Per token id: attempts a minute, its first ballot included (that one is not counted
+    # in Redis; the database records it).
     "RATELIMIT_BALLOT_PER_TOKEN": "5/minute",
-    "RATELIMIT_BALLOT_PER_IP": "3000/minute",
+    # Per address: ballots that record nothing (bad tokens, repeats, refused choices). A
+    # first ballot with a valid token is never counted, so a hall behind one NAT is never
+    # held back; this only caps the CPU that refusals cost (README "Rate limits").
+    "RATELIMIT_BALLOT_PER_IP": "1500/minute",
     "RATELIMIT_LINK_PER_IP": "600/minute",
     # Sign-ins from devices that never signed in as the username tried: per address, and
     # failed ones per username over every address (an attacker's 30 guesses an hour). A
@@ -98,6 +103,13 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_STREAM_PER_IP": "600/minute",
     "RATELIMIT_DEVICE_TOKENS_PER_IP": "500/hour",
     "RATELIMIT_DEFAULT": "6000/minute",
+    # GET /metrics (Prometheus) answers only with `Authorization: Bearer <this>`; None: the
+    # route answers 404. Set VOTING_METRICS_TOKEN to a long random string.
+    "METRICS_TOKEN": None,
+    # One JSON line per request on stderr (route, status, duration, request id, instance).
+    "LOG_JSON": False,
+    # How logs name this process; None: host:pid.
+    "INSTANCE_NAME": None,
     # The public receipt board lists this many receipts per page (about 10 KB of HTML).
     "RECEIPTS_PAGE_SIZE": 100,
     # Live updates (voting.live; VOTING_LIVE_* in the environment).
@@ -229,6 +241,10 @@ def validate(config: MutableMapping[str, Any]) -> None:
     if not str(config.get("BASE_URL", "")).startswith(("http://", "https://")):
         raise ConfigError("VOTING_BASE_URL must start with http:// or https://.")
     config["BASE_URL"] = str(config["BASE_URL"]).rstrip("/")
+
+    token = config.get("METRICS_TOKEN")
+    if token is not None and len(str(token)) < 16:
+        raise ConfigError("VOTING_METRICS_TOKEN is too short: use at least 32 random characters.")
 
     size = config.get("RECEIPTS_PAGE_SIZE")
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:

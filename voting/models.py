@@ -169,6 +169,8 @@ class Poll(db.Model):  # type: ignore[name-defined]
     reveal_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Rotating this revokes every overlay URL handed out before.
     overlay_key_version: Mapped[int] = mapped_column(Integer, default=1)
+    # A rehearsal copy names the poll it rehearses (its slug); None for a real poll.
+    rehearsal_of: Mapped[str | None] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     choices: Mapped[list[PollChoice]] = relationship(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask import Flask
 
-from voting.cli import organizers, polls, projects, records, tokens
+from voting.cli import backup, organizers, polls, projects, records, tokens
 
 COMMANDS: tuple[click.Command, ...] = (
     projects.projects,
@@ -18,6 +18,7 @@ COMMANDS: tuple[click.Command, ...] = (
     records.verify_command,
     records.audit,
     organizers.admin,
+    backup.backup_command,
 )
 
 

@@ -9,6 +9,7 @@ from flask.cli import with_appcontext
 
 from voting.cli.base import Command, Group, when
 from voting.domain.statuses import Eligibility, Method, ResultsMode
+from voting.services import rehearsals
 from voting.services.overlay import overlay_url, rotate_overlay_key
 from voting.services.polls import (
     PollSpec,
@@ -110,6 +111,36 @@ def polls_reveal(slug: str, step: bool, auto_seconds: int | None) -> None:
     click.echo(
         f"Poll {poll.slug!r}: {poll.status}, {poll.reveal_step} place(s) shown. Tie-break seed: {poll.tie_seed}"
     )
+
+
+@polls.command("rehearse")
+@click.argument("slug")
+@click.option(
+    "--reset", is_flag=True, help="Empty the rehearsal (tokens, ballots) back to a draft."
+)
+@click.option("--delete", is_flag=True, help="Delete the rehearsal.")
+@with_appcontext
+def polls_rehearse(slug: str, reset: bool, delete: bool) -> None:
+    """Make a rehearsal copy of a poll (same projects, its own tokens), or reset or delete it.
+
+    SLUG is the real poll (or its rehearsal). The real poll is never changed.
+    """
+    if reset and delete:
+        raise click.UsageError("Choose --reset or --delete, not both.")
+    target = slug if slug.endswith(rehearsals.SUFFIX) else rehearsals.rehearsal_slug(slug)
+    if reset:
+        poll = rehearsals.reset_rehearsal(target, actor="cli")
+        click.echo(f"Rehearsal {poll.slug!r} is a fresh draft again: no tokens, no ballots.")
+    elif delete:
+        of = rehearsals.delete_rehearsal(target, actor="cli")
+        click.echo(f"Rehearsal {target!r} deleted; {of!r} was never touched.")
+    else:
+        poll = rehearsals.create_rehearsal(slug, actor="cli")
+        click.echo(
+            f"Rehearsal {poll.slug!r} created (draft) with {len(poll.choices)} projects. Run the "
+            f"day on it: voting polls open {poll.slug}; voting tokens mint {poll.slug} ...; "
+            f"then voting polls rehearse {slug} --reset (or --delete)."
+        )
 
 
 @click.command("overlay-url", cls=Command)

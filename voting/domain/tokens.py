@@ -8,6 +8,7 @@ several spellings of one signature, or a re-signed token, all count as the same 
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -69,6 +70,14 @@ def read_voter_token(signer: TokenSigner, raw: str) -> VoterToken:
     """Check the signature and the payload's shape; raise InvalidToken otherwise."""
     if not isinstance(raw, str) or not raw or len(raw) > 512:
         raise InvalidToken()
+    return _read_checked(signer, raw)
+
+
+# A ballot's token is read twice per request (the rate limiter's key, then the service):
+# remember the last tokens whose signature held, so the HMAC is checked once. What is
+# kept is only what the signature already proved; a refused string is never kept.
+@functools.lru_cache(maxsize=4096)
+def _read_checked(signer: TokenSigner, raw: str) -> VoterToken:
     payload = signer.loads(raw)
     if not isinstance(payload, list) or len(payload) not in (2, 3):
         raise InvalidToken()

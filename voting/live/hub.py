@@ -8,6 +8,7 @@ import time
 
 from flask import Flask, has_request_context
 
+from voting import metrics
 from voting.extensions import db
 from voting.live.snapshot import Documents, Snapshot, Source
 
@@ -68,6 +69,7 @@ class LiveHub:
         # the snapshot in memory predates a committed change and must not start a stream.
         self._computing: set[str] = set()
         self._computed_at: dict[str, float] = {}
+        self._changes: dict[str, int] = {}
         self._compute_lock = threading.Lock()
         self._worker: threading.Thread | None = None
         self._closed = False
@@ -76,6 +78,8 @@ class LiveHub:
 
     def notify(self, slug: str) -> None:
         """A committed change to this poll: publish it (coalesced in requests, now otherwise)."""
+        with self._cond:
+            self._changes[slug] = self._changes.get(slug, 0) + 1
         if has_request_context() or getattr(_in_worker, "active", False):
             self.mark_dirty(slug)
         else:
@@ -94,12 +98,14 @@ class LiveHub:
         with self._cond:
             self._subs.setdefault(slug, set()).add(sub)
             self._start_threads()
+        metrics.STREAMS_OPEN.inc()
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
         with self._cond:
             subs = self._subs.get(sub.slug)
-            if subs is not None:
+            if subs is not None and sub in subs:
+                metrics.STREAMS_OPEN.dec()
                 subs.discard(sub)
                 if not subs:
                     del self._subs[sub.slug]
@@ -124,6 +130,11 @@ class LiveHub:
     def latest(self, slug: str) -> Snapshot | None:
         with self._cond:
             return self._latest.get(slug)
+
+    def changes(self, slug: str) -> int:
+        """How many changes to this poll this process has been told of (notify), so far."""
+        with self._cond:
+            return self._changes.get(slug, 0)
 
     def current(self, slug: str, ident: str, *, seen: int | None = None) -> Snapshot | None:
         """The current snapshot for a new stream: from the cache, else the database.
@@ -155,6 +166,7 @@ class LiveHub:
         """Stop the threads (tests; a process that exits needs nothing)."""
         with self._cond:
             self._closed = True
+            metrics.STREAMS_OPEN.dec(sum(len(subs) for subs in self._subs.values()))
             for subs in self._subs.values():
                 for sub in subs:
                     sub.wake()
@@ -230,6 +242,7 @@ class LiveHub:
                 digest=digest,
                 docs=docs,
             )
+        metrics.SNAPSHOTS_PUBLISHED.labels("process").inc()
         self._accept(snap)
         return snap
 

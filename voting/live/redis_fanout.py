@@ -10,6 +10,7 @@ import time
 import redis
 from flask import Flask
 
+from voting import metrics
 from voting.live.hub import LiveHub, Subscription
 from voting.live.snapshot import Snapshot, Source
 
@@ -158,6 +159,7 @@ class SharedHub(LiveHub):
                 pipe.set(self._snap_key(docs.ident), payload, ex=self.cache_ttl)
                 pipe.publish(self.channel, payload)
                 pipe.execute()
+                metrics.SNAPSHOTS_PUBLISHED.labels("redis").inc()
         finally:
             with contextlib.suppress(redis.exceptions.LockError):
                 lock.release()

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from voting import metrics
 from voting.live.hub import LiveHub, Subscription
 from voting.live.snapshot import OVERLAY, Snapshot, doc_digest
 
@@ -24,6 +25,7 @@ def sse_event(
     lines.append(f"event: {event}")
     # JSON never contains a raw newline, so the data fits one data: line.
     lines.append("data: " + json.dumps(data, separators=(",", ":"), ensure_ascii=False))
+    metrics.EVENTS_DELIVERED.labels(event).inc()  # every event made is written to a stream
     return "\n".join(lines) + "\n\n"
 
 

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
+from psycopg.errors import UniqueViolation
 from sqlalchemy import Connection, Integer, Select, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 
-from voting import live
+from voting import live, metrics
 from voting.database import atomic, begin_write
 from voting.domain.ballot import check_choices, well_formed
 from voting.domain.errors import AlreadyVoted, InvalidToken, NotFound, PollNotOpen
 from voting.domain.receipts import RECEIPT_ALPHABET
 from voting.domain.schedule import window_status
 from voting.domain.statuses import PollStatus
-from voting.domain.tokens import read_voter_token
+from voting.domain.tokens import VoterToken, read_voter_token
 from voting.extensions import db
 from voting.models import (
     Ballot,
@@ -30,6 +31,7 @@ from voting.models import (
     Token,
     utcnow,
 )
+from voting.services import ballot_statement
 from voting.services.issuing import voter_signer
 from voting.services.polls.lifecycle import with_poll_lock
 
@@ -154,12 +156,93 @@ def _locked_read() -> Select[Any]:
     return stmt
 
 
+def _refuse_unless_valid(
+    rows: Sequence[Any], slug: str, token: VoterToken, choices: object
+) -> tuple[Any, dict[str, int]]:
+    """The poll row and the chosen active choices, or the domain error that says why not.
+
+    Both ballot paths read the same columns: the poll, the token, the chosen choices.
+    """
+    if not rows:
+        raise NotFound(f"There is no poll called {slug!r}.")
+    row = rows[0]
+    if token.poll_id != row.id:
+        raise InvalidToken("This voting link belongs to another poll.")
+    status = window_status(PollStatus(row.status), row.opens_at, row.closes_at, utcnow())
+    if status != PollStatus.OPEN:
+        raise PollNotOpen(_not_open_message(status))
+    if row.token_id is None:
+        raise InvalidToken("This voting link was never issued for this poll.")
+    if row.revoked_at is not None:
+        raise InvalidToken(
+            "This voting link was cancelled by the organizers. Ask them for a new one."
+        )
+    return row, {r.choice_slug: r.choice_id for r in rows if r.choice_id is not None}
+
+
+def _fast_path(choices: object) -> TypeGuard[list[str]]:
+    """A first ballot goes through ballot_statement: PostgreSQL, a plain list of distinct slugs."""
+    return (
+        db.engine.dialect.name == "postgresql"
+        and well_formed(choices)
+        and 0 < len(choices) <= _MAX_LOOKUP
+        and len(set(choices)) == len(choices)
+    )
+
+
+@metrics.counting_ballots
 @atomic
-def cast_ballot(slug: str, raw_token: object, choices: Sequence[str] | object) -> CastResult:
-    """Record one ballot for one token id, or raise the domain error that says why not."""
+def cast_ballot(
+    slug: str,
+    raw_token: object,
+    choices: Sequence[str] | object,
+    *,
+    on_repeat: Callable[[], None] | None = None,
+) -> CastResult:
+    """Record one ballot for one token id, or raise the domain error that says why not.
+
+    `on_repeat` is called when the token already has a ballot and the poll allows a
+    revote, before anything is written (the web layer counts the attempt there).
+    """
     if not isinstance(raw_token, str):
         raise InvalidToken()
     token = read_voter_token(voter_signer(), raw_token)
+    if _fast_path(choices):
+        receipt = new_receipt()
+        try:
+            outcome = ballot_statement.insert_first_ballot(
+                slug=slug,
+                token_id=token.token_id,
+                token_poll=token.poll_id,
+                excluded=token.excluded,
+                slugs=choices,
+                receipt=receipt,
+                now=utcnow(),
+            )
+        except UniqueViolation:
+            outcome = None  # a receipt collision (60 random bits): the path below draws again
+        if outcome is not None and outcome.ballot_id is not None:
+            live.notify(slug)
+            return CastResult(receipt=receipt)
+        if outcome is not None:
+            row, active = _refuse_unless_valid(outcome.rows, slug, token, choices)
+            check_choices(
+                choices, max_choices=row.max_choices, active=active, excluded=token.excluded
+            )
+            if not row.allow_revote:
+                raise AlreadyVoted(receipt=receipt_for(token.token_id))
+        # A revote (or a collision) takes the path below, under the same locks.
+    return _cast_in_session(slug, raw_token, token, choices, on_repeat)
+
+
+def _cast_in_session(
+    slug: str,
+    raw_token: str,
+    token: VoterToken,
+    choices: Sequence[str] | object,
+    on_repeat: Callable[[], None] | None,
+) -> CastResult:
+    """The ballot in the session's transaction: SQLite, revotes, and unusual choice lists."""
     begin_write()
     # From here on we hold the poll's key-share lock (PostgreSQL) or the write lock (SQLite),
     # so the status read below stays true until this transaction ends (polls.lifecycle doc).
@@ -170,21 +253,7 @@ def cast_ballot(slug: str, raw_token: object, choices: Sequence[str] | object) -
     rows = conn.execute(
         _locked_read(), {"slug": slug, "token_id": token.token_id, "slugs": wanted}
     ).all()
-    if not rows:
-        raise NotFound(f"There is no poll called {slug!r}.")
-    row = rows[0]
-    if token.poll_id != row.id:
-        raise InvalidToken("This voting link belongs to another poll.")
-    status = window_status(row.status, row.opens_at, row.closes_at, utcnow())
-    if status != PollStatus.OPEN:
-        raise PollNotOpen(_not_open_message(status))
-    if row.token_id is None:
-        raise InvalidToken("This voting link was never issued for this poll.")
-    if row.revoked_at is not None:
-        raise InvalidToken(
-            "This voting link was cancelled by the organizers. Ask them for a new one."
-        )
-    active = {r.choice_slug: r.choice_id for r in rows if r.choice_id is not None}
+    row, active = _refuse_unless_valid(rows, slug, token, choices)
     if well_formed(choices) and row.max_choices >= len(choices) > len(wanted):
         # A poll that allows more than _MAX_LOOKUP choices: look the rest up now.
         active = _active_choices(conn, row.id, choices)
@@ -198,6 +267,8 @@ def cast_ballot(slug: str, raw_token: object, choices: Sequence[str] | object) -
         if row.allow_revote:
             earlier = conn.execute(_LOCK_BALLOT, {"token_id": token.token_id}).all()
             if earlier:
+                if on_repeat is not None:
+                    on_repeat()
                 existing = earlier[0].id
                 conn.execute(
                     _INSERT_SUPERSEDED,
@@ -233,7 +304,7 @@ def cast_ballot(slug: str, raw_token: object, choices: Sequence[str] | object) -
         # The unique constraint on token_id decided a race (or a second attempt).
         db.session.rollback()
         if row.allow_revote:
-            return cast_ballot(slug, raw_token, choices)
+            return _cast_in_session(slug, raw_token, token, choices, on_repeat)
         raise AlreadyVoted(receipt=receipt_for(token.token_id)) from None
     # After the commit: the tally cache and the streams follow (never fails the ballot).
     live.notify(slug)

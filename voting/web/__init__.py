@@ -11,6 +11,7 @@ from voting.web import (
     claim,
     errors,
     health,
+    observability,
     overlay,
     protocol,
     public,
@@ -23,6 +24,7 @@ from voting.web import (
 def register_web(app: Flask) -> None:
     """Attach the session cookie, blueprints, error handlers, page filters and security headers."""
     sessions.install(app)
+    observability.init_app(app)
     # `{{ fp|short_fingerprint }}`: the poll fingerprint as people compare it (1a2b-3c4d-5e6f).
     app.add_template_filter(short, "short_fingerprint")
     errors.register(app)

@@ -6,13 +6,13 @@ from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from voting.domain.errors import InvalidRequest, InvalidToken
+from voting import live
+from voting.domain.errors import InvalidRequest, InvalidToken, VotingError
 from voting.domain.timestamps import iso
 from voting.extensions import csrf, limiter
 from voting.links import public_url
 from voting.services import ballots, polls, receipts
-from voting.web import openapi
-from voting.web.limits import address_key, ballot_token_key, setting
+from voting.web import limits, openapi, published
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 # Ballots authenticate with the token in the body, never with a cookie: no CSRF surface.
@@ -25,9 +25,17 @@ def poll(slug: str) -> ResponseReturnValue:
 
 
 @bp.post("/polls/<slug>/ballots")
-@limiter.limit(setting("RATELIMIT_BALLOT_PER_TOKEN"), key_func=ballot_token_key)
-@limiter.limit(setting("RATELIMIT_BALLOT_PER_IP"), key_func=address_key)
+@limiter.exempt  # web.limits counts what must be counted; a first ballot consults no counter
 def cast(slug: str) -> ResponseReturnValue:
+    limits.check_ballot(limits.api_ballot_token())
+    try:
+        return _cast(slug)
+    except VotingError:
+        limits.count_refused()  # past a limit this raises RateLimitExceeded instead (429)
+        raise
+
+
+def _cast(slug: str) -> ResponseReturnValue:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise InvalidRequest(
@@ -37,14 +45,22 @@ def cast(slug: str) -> ResponseReturnValue:
         raise InvalidToken("The ballot has no token.")
     if "choices" not in body:
         raise InvalidRequest('The ballot has no "choices".')
-    result = ballots.cast_ballot(slug, body["token"], body["choices"])
+    result = ballots.cast_ballot(
+        slug, body["token"], body["choices"], on_repeat=limits.count_token_repeat
+    )
     return jsonify(receipt=result.receipt), 201
 
 
 @bp.get("/polls/<slug>/results")
 def results(slug: str) -> ResponseReturnValue:
+    """From the live snapshot cache (web.published), with an ETag; 304 for a repeat."""
     organizer = bool(getattr(current_user, "is_authenticated", False))
-    return jsonify(polls.results_view(polls.get_poll(slug), organizer=organizer))
+    snap = published.snapshot(slug)
+    audience = live.ORGANIZER if organizer else live.PUBLIC
+    etag = published.document_etag(snap, audience)
+    if published.unchanged(etag):
+        return published.not_modified(etag)
+    return published.conditional(published.document(snap, audience), etag)
 
 
 @bp.get("/polls/<slug>/receipts")

@@ -6,13 +6,15 @@ import logging
 import math
 import time
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, g, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, SecurityError
 
+from voting import metrics
 from voting.domain.errors import AlreadyVoted, VotingError
 from voting.extensions import limiter
 from voting.web.protocol import ask_to_retry
@@ -33,6 +35,21 @@ HTTP_CODES = {
 }
 # Seconds a client is asked to wait when every database connection stayed busy.
 BUSY_RETRY_AFTER = 3
+# The database could not be reached or could not store anything (its disk is full): what a
+# person is told, and how long a client is asked to wait. Nothing was written (the
+# transaction never committed), so trying again is always safe.
+UNAVAILABLE = {
+    "database_unavailable": (
+        "Votes cannot be recorded right now: our database is not answering. Nothing was "
+        "recorded; please try again in a few seconds.",
+        5,
+    ),
+    "storage_full": (
+        "Votes cannot be recorded right now: the server has no room left to store them. "
+        "Nothing was recorded; please try again in a minute.",
+        60,
+    ),
+}
 
 
 def wants_json() -> bool:
@@ -48,6 +65,7 @@ def _host_refused() -> bool:
 
 
 def error_response(status: int, code: str, message: str, **extra: object) -> ResponseReturnValue:
+    g.error_code = code  # the ballot metrics' refusal reason (voting.web.observability)
     # A page builds links (url_for), which a refused Host cannot; JSON needs none.
     if wants_json() or _host_refused():
         body = {"error": code, "message": message, **extra}
@@ -87,6 +105,10 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(RateLimitExceeded)
     def _limited(exc: RateLimitExceeded) -> ResponseReturnValue:
+        g.error_code = "rate_limited"
+        metrics.RATE_LIMITED.labels(
+            request.url_rule.rule if request.url_rule else "unmatched"
+        ).inc()
         wait = retry_after_seconds()
         unit = "second" if wait == 1 else "seconds"
         message = f"Too many tries from this connection. Please wait {wait} {unit} and try again."
@@ -115,8 +137,24 @@ def register(app: Flask) -> None:
         # config.py). A ballot waits at its first statement, before anything is written; a
         # retry that finds it recorded after all gets 409 already_voted with the receipt.
         log.warning("database pool exhausted on %s %s", request.method, request.url_rule)
+        metrics.UNAVAILABLE.labels("busy").inc()
         code, message = HTTP_CODES[503]
         return ask_to_retry(app.make_response(error_response(503, code, message)), BUSY_RETRY_AFTER)
+
+    @app.errorhandler(OperationalError)
+    def _unavailable(exc: OperationalError) -> ResponseReturnValue:
+        # PostgreSQL stopped or unreachable, SQLite's disk full: the transaction did not
+        # commit. SQLAlchemy has already dropped the pool's stale connections, so the first
+        # request after the database returns gets a fresh one (no restart needed).
+        reason = metrics.unavailable_reason(exc)
+        metrics.UNAVAILABLE.labels(reason).inc()
+        if reason == "busy":
+            code, message = HTTP_CODES[503]
+            wait = BUSY_RETRY_AFTER
+        else:
+            code, (message, wait) = reason, UNAVAILABLE[reason]
+        log.error("%s on %s %s: %s", reason, request.method, request.url_rule, exc.orig)
+        return ask_to_retry(app.make_response(error_response(503, code, message)), wait)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> ResponseReturnValue:

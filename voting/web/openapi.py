@@ -34,6 +34,15 @@ def _ok(description: str, schema: dict[str, Any], media: str = JSON) -> dict[str
     return {"description": description, "content": {media: {"schema": schema}}}
 
 
+# Conditional requests (the results document): its version as a weak ETag.
+_ETAG = {"ETag": {"required": True, "schema": {"type": "string", "pattern": '^W/".+"$'}}}
+_IF_NONE_MATCH = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "description": "The ETag of a results document already held",
+    "schema": {"type": "string"},
+}
 # Answers more than one route can give.
 _NOT_FOUND = _error("not_found: no poll has this slug", "not_found")
 _LIMITED = _error(
@@ -43,8 +52,11 @@ _LIMITED = _error(
     retry_after=True,
 )
 _BUSY = _error(
-    "busy: every database connection stayed busy; try again after Retry-After",
+    "busy: every database connection stayed busy; database_unavailable: the database does "
+    "not answer; storage_full: it has no room to write. Try again after Retry-After",
     "busy",
+    "database_unavailable",
+    "storage_full",
     retry=True,
 )
 # A receipt code as a person may type it (voting.domain.receipts.normalise_receipt): twelve
@@ -114,10 +126,13 @@ def _paths() -> dict[str, Any]:
                         retry_after=True,
                     ),
                     "503": _error(
-                        "busy: every database connection stayed busy, before anything was "
-                        "written; retry after Retry-After (a ballot that did count then "
-                        "answers 409 already_voted with its receipt)",
+                        "busy: every database connection stayed busy; database_unavailable: "
+                        "the database does not answer; storage_full: it has no room to write. "
+                        "Nothing was written; retry after Retry-After (a ballot that did count "
+                        "then answers 409 already_voted with its receipt)",
                         "busy",
+                        "database_unavailable",
+                        "storage_full",
                         retry=True,
                     ),
                 },
@@ -127,9 +142,18 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "operationId": "getResults",
                 "summary": "Turnout, and the results where the poll's results mode shows them",
-                "parameters": [_SLUG],
+                "description": (
+                    "Served from the live snapshot cache. Each answer carries a weak ETag "
+                    "naming the snapshot's version; a repeat with that ETag in If-None-Match "
+                    "gets 304 and no body until the results change."
+                ),
+                "parameters": [_SLUG, _IF_NONE_MATCH],
                 "responses": {
-                    "200": _ok("Results", ref("Results")),
+                    "200": {**_ok("Results", ref("Results")), "headers": _ETAG},
+                    "304": {
+                        "description": "Not modified: If-None-Match names the current version",
+                        "headers": _ETAG,
+                    },
                     "404": _NOT_FOUND,
                     "429": _LIMITED,
                     "503": _BUSY,

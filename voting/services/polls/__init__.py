@@ -1,6 +1,11 @@
 """Polls: the lifecycle and its locks, drafts, counting and results (one module each)."""
 
-from voting.services.polls.counting import ballots_per_minute, counted, turnout
+from voting.services.polls.counting import (
+    ballots_last_minute,
+    ballots_per_minute,
+    counted,
+    turnout,
+)
 from voting.services.polls.drafts import (
     SLUG_RE,
     PollSpec,
@@ -24,6 +29,7 @@ from voting.services.polls.lifecycle import (
 )
 from voting.services.polls.results import (
     Standing,
+    cache_ident,
     counts_visible,
     live_documents,
     poll_document,
@@ -37,7 +43,9 @@ __all__ = [
     "PollSpec",
     "Standing",
     "active_choice_count",
+    "ballots_last_minute",
     "ballots_per_minute",
+    "cache_ident",
     "check_schedule",
     "close_poll",
     "counted",

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
 from voting.extensions import db
-from voting.models import Ballot, BallotChoice, Poll
+from voting.models import Ballot, BallotChoice, Poll, utcnow
 
 
 def turnout(poll: Poll) -> int:
@@ -48,3 +48,13 @@ def ballots_per_minute(poll: Poll) -> list[tuple[datetime, int]]:
         .order_by(Ballot.cast_minute)
     )
     return [(minute, int(n)) for minute, n in rows]
+
+
+def ballots_last_minute(now: datetime | None = None) -> int:
+    """Ballots stored in the last whole minute, over every poll (the console's pulse)."""
+    minute = (now or utcnow()).replace(second=0, microsecond=0) - timedelta(minutes=1)
+    return int(
+        db.session.execute(
+            select(func.count(Ballot.id)).where(Ballot.cast_minute == minute)
+        ).scalar_one()
+    )

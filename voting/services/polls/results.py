@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from voting import live
 from voting.domain import schedule, tally
+from voting.domain.errors import NotFound
 from voting.domain.statuses import FINAL, PollStatus, ResultsMode
 from voting.domain.timestamps import iso
 from voting.extensions import db
@@ -128,6 +129,16 @@ def live_documents(slug: str) -> live.Documents | None:
         overlay_key_version=poll.overlay_key_version,
         next_change_at=change.timestamp() if change else None,
     )
+
+
+def cache_ident(slug: str) -> str:
+    """The poll's identity in the live cache (live.poll_ident) from one light query; NotFound."""
+    row = db.session.execute(
+        select(Poll.slug, Poll.tie_seed_hash).where(Poll.slug == slug)
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"There is no poll called {slug!r}.")
+    return live.poll_ident(row)
 
 
 def poll_document(poll: Poll) -> dict[str, Any]:

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from flask import render_template
 from flask.typing import ResponseReturnValue
 
+from voting import metrics
 from voting.domain.statuses import Eligibility
-from voting.services import issuing, polls, projects
+from voting.services import issuing, polls, projects, readiness
 from voting.web.admin.blueprint import bp
 
 
@@ -41,4 +42,17 @@ def dashboard() -> ResponseReturnValue:
         rows=rows,
         modes=modes,
         project_count=len(projects.list_projects()),
+        health=_health(),
     )
+
+
+def _health() -> dict[str, object]:
+    """The few figures an organizer watches on the day (this instance's, since it started)."""
+    figures = metrics.figures()
+    return {
+        "ballots_last_minute": polls.ballots_last_minute(),
+        "server_errors": int(figures["server_errors"]),
+        "unavailable": int(figures["unavailable"]),
+        "viewers": int(figures["streams_open"]),
+        "redis": readiness.check().get("redis", "not configured"),
+    }

@@ -19,7 +19,7 @@ from voting.extensions import limiter
 from voting.models import Poll, Project, utcnow
 from voting.services import ballots, polls, receipts
 from voting.services.polls.fingerprint import published_fingerprint
-from voting.web.limits import address_key, cookie_token_key, setting
+from voting.web import limits
 from voting.web.public.blueprint import bp
 from voting.web.public.gallery import Card, active_projects, filters_for, short_summary, shuffled
 from voting.web.public.visitor import (
@@ -210,27 +210,32 @@ def confirm(slug: str) -> ResponseReturnValue:
 
 
 @bp.post("/p/<slug>/cast")
-@limiter.limit(setting("RATELIMIT_BALLOT_PER_TOKEN"), key_func=cookie_token_key)
-@limiter.limit(setting("RATELIMIT_BALLOT_PER_IP"), key_func=address_key)
+@limiter.exempt  # the same limits as the API's ballots (web.limits), each refusal counted
 def cast(slug: str) -> ResponseReturnValue:
+    limits.check_ballot(limits.form_ballot_token())
     poll = polls.get_poll(slug)
     visitor = visitor_for(poll)
     if visitor.problem:
+        limits.count_refused()
         return render_template(
             "notice.html", kind="invalid-link", poll=poll, reason=visitor.problem
         ), 403
     if visitor.raw is None:
+        limits.count_refused()
         return render_template("notice.html", kind="no-token", poll=poll), 403
     choices = request.form.getlist("choice")
     try:
-        ballots.cast_ballot(slug, visitor.raw, choices)
+        ballots.cast_ballot(slug, visitor.raw, choices, on_repeat=limits.count_token_repeat)
     except (AlreadyVoted, PollNotOpen):
+        limits.count_refused()
         # The ballot page now shows this voter's receipt, or that the poll has closed.
         return redirect(poll_path(poll), code=303)
     except InvalidToken:
+        limits.count_refused()
         # Revoked between the check above and the cast.
         return render_template("notice.html", kind="invalid-link", poll=poll), 403
     except InvalidRequest as exc:
+        limits.count_refused()
         status = polls.effective_status(poll)
         state = page_state(poll, status, visitor)
         problem = choice_message(exc, _by_slug(poll))

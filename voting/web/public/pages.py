@@ -8,11 +8,13 @@ from urllib.parse import parse_qs, urlsplit
 from flask import redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
+from voting import live
 from voting.domain.errors import NotFound
 from voting.domain.statuses import FINAL, PollStatus
 from voting.extensions import limiter
 from voting.models import Poll
 from voting.services import polls, receipts, voters
+from voting.web import published
 from voting.web.limits import address_key, setting
 from voting.web.presenting import refresh_hint, shown_places
 from voting.web.public.blueprint import bp
@@ -25,6 +27,8 @@ from voting.web.voter_cookie import set_voter_cookie
 def home() -> ResponseReturnValue:
     by_status: dict[PollStatus, list[Poll]] = {}
     for poll in polls.list_polls():
+        if poll.rehearsal_of is not None:
+            continue  # a rehearsal is reached by its own links, never from the start page
         by_status.setdefault(polls.effective_status(poll), []).append(poll)
     return render_template(
         "home.html",
@@ -96,15 +100,24 @@ def _back_link(poll: Poll) -> str:
 def results_page(slug: str) -> ResponseReturnValue:
     """The public results, within the results mode; live over the event stream with
     JavaScript, and refreshing by itself without it."""
+    snap = published.snapshot(slug)  # the live cache (web.published): no recount per view
+    etag = published.page_etag(snap)
+    if published.unchanged(etag):
+        return published.not_modified(etag)
+    return published.conditional(published.page(snap, etag, lambda: _results(slug, snap)), etag)
+
+
+def _results(slug: str, snap: live.Snapshot) -> str:
     poll = polls.get_poll(slug)
-    doc = polls.results_view(poll)
+    doc = snap.docs.public
+    status = PollStatus(doc["status"])
     return render_template(
         "results.html",
         poll=poll,
         doc=doc,
         shown=shown_places(doc),
-        refresh=refresh_hint(poll, doc["status"]),
-        board_published=receipts.publication(poll, doc["status"]).published,
+        refresh=refresh_hint(poll, status),
+        board_published=receipts.publication(poll, status).published,
         # view=public: an organizer's browser gets what the room sees (it may be projected).
         stream_url=url_for("stream.events", slug=poll.slug, view="public"),
     )

@@ -1,0 +1,79 @@
+"""The public results come from the live snapshot cache, with an ETag; a repeat gets 304."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from voting.services import ballots, polls
+
+THREE = ["flood-watch", "crop-doctor", "bias-lens"]
+
+
+@pytest.fixture(params=["memory", "redis"])
+def app(request: pytest.FixtureRequest, make_app: Callable[..., Flask], redis_url: str) -> Flask:
+    """The embedded default (in-process hub) and production's Redis-backed cache."""
+    extra = {"REDIS_URL": redis_url} if request.param == "redis" else {}
+    return make_app(LIVE_MIN_INTERVAL=0.05, LIVE_KEY_PREFIX=f"t-results-{id(request)}", **extra)
+
+
+@pytest.mark.parametrize("path", ["/api/polls/{slug}/results", "/p/{slug}/results"])
+def test_a_repeat_gets_304_until_a_ballot_changes_the_results(
+    app: Flask,
+    client: FlaskClient,
+    make_poll: Callable[..., str],
+    mint: Callable[..., list[str]],
+    path: str,
+) -> None:
+    slug = make_poll(results_mode="live", projects=THREE)
+    tokens = mint(slug, 2)
+    url = path.format(slug=slug)
+
+    first = client.get(url)
+    assert first.status_code == 200 and first.headers["ETag"].startswith('W/"')
+    assert "no-cache" in first.headers["Cache-Control"]
+    etag = first.headers["ETag"]
+    again = client.get(url, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.data == b""
+    assert again.headers["ETag"] == etag
+
+    with app.app_context():
+        ballots.cast_ballot(slug, tokens[0], ["bias-lens"])
+    # A change made in this process voids the snapshot the process holds, at once.
+    changed = client.get(url, headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["ETag"] != etag
+    if path.startswith("/api"):
+        assert changed.get_json()["turnout"] == 1
+    else:
+        assert "1 ballot" in changed.get_data(as_text=True)
+    assert client.get(url, headers={"If-None-Match": changed.headers["ETag"]}).status_code == 304
+
+
+def test_the_page_etag_follows_the_language(
+    client: FlaskClient, make_poll: Callable[..., str]
+) -> None:
+    slug = make_poll(results_mode="live", projects=THREE)
+    english = client.get(f"/p/{slug}/results")
+    spanish = client.get(
+        f"/p/{slug}/results",
+        headers={"Accept-Language": "es", "If-None-Match": english.headers["ETag"]},
+    )
+    assert spanish.status_code == 200 and spanish.headers["ETag"] != english.headers["ETag"]
+
+
+def test_hidden_counts_stay_out_of_the_cached_document(
+    app: Flask, client: FlaskClient, make_poll: Callable[..., str], mint: Callable[..., list[str]]
+) -> None:
+    slug = make_poll(results_mode="hidden", projects=THREE)
+    with app.app_context():
+        ballots.cast_ballot(slug, mint(slug, 1)[0], ["crop-doctor"])
+    doc = client.get(f"/api/polls/{slug}/results").get_json()
+    assert doc["turnout"] == 1 and "results" not in doc
+    with app.app_context():
+        polls.close_poll(slug, actor="t")
+        polls.reveal(slug, actor="t")
+    doc = client.get(f"/api/polls/{slug}/results").get_json()
+    assert doc["results"][0]["project"] == "crop-doctor"

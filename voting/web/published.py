@@ -1,0 +1,146 @@
+"""Public results from the live snapshot cache, with ETags, so a crowd's refreshes cost little.
+
+The results JSON and page are cut from the snapshot the event streams send (voting.live):
+no recount per request. A process keeps the snapshot it last read for LIVE_MIN_INTERVAL
+(the streams' own coalescing interval), unless this process has committed a change to the
+poll since (LiveHub.changes) or the snapshot's moment has passed; after that it asks again (a light query for the poll's cache identity, then Redis, or the
+database when the cache has nothing usable). The JSON body is serialised once per version.
+Each answer carries an ETag naming the snapshot's version (and, for the page, its language
+and this release's templates); a repeat with If-None-Match gets 304 with no body.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import Response, current_app, request
+from werkzeug.wrappers import Response as BaseResponse
+
+from voting import live
+from voting.config import ROOT
+from voting.domain.errors import NotFound
+from voting.extensions import db
+from voting.i18n import current_language
+from voting.services import polls
+
+
+@dataclass
+class _Held:
+    snap: live.Snapshot
+    at: float
+    changes: int  # hub.changes(slug) when it was read: a change made here since voids it
+    bodies: dict[str, bytes]
+
+
+_held: dict[tuple[int, str], _Held] = {}
+_lock = threading.Lock()
+
+
+def _fresh(slug: str) -> _Held | None:
+    hub = live.hub()
+    with _lock:
+        held = _held.get((id(hub), slug))
+    interval = float(current_app.config["LIVE_MIN_INTERVAL"])
+    if held is None or time.monotonic() - held.at >= interval or held.snap.due():
+        return None
+    return None if hub.changes(slug) != held.changes else held
+
+
+def snapshot(slug: str) -> live.Snapshot:
+    """The poll's current snapshot: held briefly by this process, else from the cache."""
+    held = _fresh(slug)
+    if held is not None:
+        return held.snap
+    ident = polls.cache_ident(slug)
+    # As the stream does: give the connection back first; a snapshot missing from the cache
+    # is computed in an app context of its own, which takes a connection of its own.
+    db.session.remove()
+    hub = live.hub()
+    changes = hub.changes(slug)  # before reading: a change made meanwhile voids what we read
+    found = hub.current(slug, ident)
+    if found is None:
+        raise NotFound(f"There is no poll called {slug!r}.")
+    with _lock:
+        before = _held.get((id(hub), slug))
+        # The same version keeps what was serialised for it.
+        kept = before.bodies if before is not None and before.snap.version == found.version else {}
+        _held[(id(hub), slug)] = _Held(found, time.monotonic(), changes, kept)
+    return found
+
+
+def document(snap: live.Snapshot, audience: str) -> Response:
+    """One audience's results JSON, serialised once per snapshot version and process."""
+    key = (id(live.hub()), snap.slug)
+    with _lock:
+        held = _held.get(key)
+        body = held.bodies.get(audience) if held and held.snap.version == snap.version else None
+    if body is None:
+        doc = snap.docs.organizer if audience == live.ORGANIZER else snap.docs.public
+        body = current_app.json.dumps(doc, separators=(",", ":")).encode()
+        with _lock:
+            if held is not None and held.snap.version == snap.version:
+                held.bodies[audience] = body
+    return Response(body, mimetype="application/json")
+
+
+def page(snap: live.Snapshot, etag: str, render: Callable[[], str]) -> Response:
+    """The results page, rendered once per ETag (version, language, release) and query."""
+    key = (id(live.hub()), snap.slug)
+    variant = f"page:{etag}:{request.query_string.decode(errors='replace')}"
+    with _lock:
+        held = _held.get(key)
+        body = held.bodies.get(variant) if held and held.snap.version == snap.version else None
+    if body is None:
+        body = render().encode()
+        with _lock:
+            if held is not None and held.snap.version == snap.version:
+                held.bodies[variant] = body
+    return Response(body, mimetype="text/html")
+
+
+def document_etag(snap: live.Snapshot, audience: str) -> str:
+    """The results JSON's ETag: one version of one audience's document."""
+    return f"{snap.version}-{audience}"
+
+
+def page_etag(snap: live.Snapshot) -> str:
+    """The results page's ETag: the version, the page's language and this release's files."""
+    return f"{snap.version}-{current_language()}-{_release(current_app.root_path)}"
+
+
+def unchanged(etag: str) -> bool:
+    """Does the client already hold this version (If-None-Match)?"""
+    return etag in request.if_none_match
+
+
+def not_modified(etag: str) -> BaseResponse:
+    """A 304 for a repeat: headers only."""
+    return conditional(Response(status=304), etag)
+
+
+def conditional(response: BaseResponse, etag: str) -> BaseResponse:
+    """The ETag, and that a cache must ask again before reuse (results change live)."""
+    response.set_etag(etag, weak=True)
+    response.cache_control.no_cache = True
+    response.vary.add("Cookie")  # an organizer's session gets the organizer document
+    return response.make_conditional(request)
+
+
+@functools.lru_cache(maxsize=4)
+def _release(_app_root: str) -> str:
+    """A digest of the templates, catalogs and static files this process renders with."""
+    digest = hashlib.sha256()
+    for folder in ("templates", "translations", "static"):
+        for path in sorted(Path(ROOT, folder).rglob("*")):
+            if path.is_file():
+                stat = path.stat()
+                digest.update(
+                    f"{path.relative_to(ROOT)}:{stat.st_size}:{stat.st_mtime_ns};".encode()
+                )
+    return digest.hexdigest()[:10]
