@@ -9,6 +9,7 @@ import os
 import re
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -125,3 +126,31 @@ def project_slugs(app: Flask, slug: str) -> list[str]:
     """The poll's choices, in ballot order."""
     with app.app_context():
         return [c["project"] for c in polls.poll_document(polls.get_poll(slug))["choices"]]
+
+
+def wait_for_js(page: Any, expression: str, arg: Any = None, timeout: float = 30_000) -> None:
+    """page.wait_for_function for pages whose CSP forbids eval (every page's does).
+
+    Playwright's wait_for_function compiles its predicate inside the page, which script-src
+    'self' refuses; page.evaluate runs through the DevTools protocol, which CSP does not
+    govern, so the predicate is polled from here until it holds (timeout in ms, as Playwright's).
+    """
+    deadline = time.monotonic() + timeout / 1000
+    while not page.evaluate(expression, arg):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} ms waiting for {expression}")
+        page.wait_for_timeout(50)
+
+
+def add_css(page: Any, css: str) -> None:
+    """Page.add_style_tag for pages whose CSP forbids inline styles: a constructed sheet (CSSOM)."""
+    page.evaluate(
+        "css => { const sheet = new CSSStyleSheet(); sheet.replaceSync(css);"
+        " document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet]; }",
+        css,
+    )
+
+
+def remove_added_css(page: Any) -> None:
+    """Take away every sheet add_css added."""
+    page.evaluate("() => { document.adoptedStyleSheets = []; }")

@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from tests.live_support import post_ballot
+from tests.support import wait_for_js
 from voting.domain import fingerprint as fp
 from voting.extensions import db
 from voting.models import AuditEvent, utcnow
@@ -263,9 +264,7 @@ def test_the_overlay_corner_stays_inside_and_clear_of_every_box(
                     polls.reveal(slug, actor="ana")
             page.goto(base + query)
             page.wait_for_selector("body[data-connection='live']")
-            page.wait_for_function(
-                f"document.querySelector('.stage').dataset.status === '{status}'"
-            )
+            wait_for_js(page, f"document.querySelector('.stage').dataset.status === '{status}'")
             corner = page.locator("#fingerprint")
             assert corner.is_visible(), query
             code = corner.locator("code").text_content()

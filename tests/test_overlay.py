@@ -14,7 +14,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import select
 
 from tests.live_support import SSEClient, TCPProxy, post_ballot
-from tests.support import in_app, serving
+from tests.support import add_css, in_app, remove_added_css, serving, wait_for_js
 from voting.models import AuditEvent, utcnow
 from voting.services import ballots, overlay, polls
 
@@ -141,17 +141,17 @@ def stage(browser: Any) -> Iterator[Any]:
 
 def settle(page: Any) -> None:
     """Wait until every animation and transition has finished."""
-    page.wait_for_function(
-        "document.getAnimations().every(a => a.playState !== 'running')", timeout=10_000
+    wait_for_js(
+        page, "document.getAnimations().every(a => a.playState !== 'running')", timeout=10_000
     )
 
 
 def screenshot(page: Any, folder: Path, name: str) -> None:
     """Save the settled overlay over the backdrop as folder/name (the `screenshots` fixture)."""
     settle(page)
-    backdrop = page.add_style_tag(content=BACKDROP)
+    add_css(page, BACKDROP)
     page.screenshot(path=str(folder / name))
-    backdrop.evaluate("node => node.remove()")
+    remove_added_css(page)
 
 
 def text(page: Any, selector: str) -> str:
@@ -201,16 +201,16 @@ def test_the_reveal_step_by_step_in_chromium(
         assert text(page, "#turnout") == "72"
         assert text(page, ".row[data-rank='1'] .name") == by_rank[1]["title"]
         assert post_ballot(live_server, slug, tokens[-1], ["flood-watch"]) == 201
-        page.wait_for_function("document.getElementById('turnout')?.textContent === '73'")
-        page.wait_for_function(
-            "document.querySelector('.row[data-rank=\"1\"] .count')?.textContent === '15'"
+        wait_for_js(page, "document.getElementById('turnout')?.textContent === '73'")
+        wait_for_js(
+            page, "document.querySelector('.row[data-rank=\"1\"] .count')?.textContent === '15'"
         )
         screenshot(page, screenshots, "overlay-open.png")
 
         with app.app_context():
             polls.close_poll(slug, actor="test")
         stream.wait_for(lambda e: e.data.get("status") == "closed")
-        page.wait_for_function("document.querySelector('.stage')?.dataset.status === 'closed'")
+        wait_for_js(page, "document.querySelector('.stage')?.dataset.status === 'closed'")
         assert "Voting has closed" in text(page, "#message")
         assert not page.locator(".vote").is_visible()
 
@@ -228,7 +228,8 @@ def test_the_reveal_step_by_step_in_chromium(
             assert [r["rank"] for r in shown][-1] == places and len(shown) == step
             title = by_rank[rank]["title"]
             if rank <= 10:
-                page.wait_for_function(
+                wait_for_js(
+                    page,
                     "([r, t]) => { const row = document.querySelector(`.row[data-rank='${r}']`);"
                     " return row && row.classList.contains('revealed') &&"
                     " row.querySelector('.name')?.textContent === t; }",
@@ -237,12 +238,16 @@ def test_the_reveal_step_by_step_in_chromium(
                 hidden = page.locator(".row:not(.revealed)").count()
                 assert hidden == rank - 1, (step, hidden)
             else:
-                page.wait_for_function(
-                    "t => document.getElementById('ticker')?.textContent.includes(t)", arg=title
+                wait_for_js(
+                    page,
+                    "t => document.getElementById('ticker')?.textContent.includes(t)",
+                    arg=title,
                 )
             if step < places:
-                page.wait_for_function(
-                    "t => document.getElementById('winner-title')?.textContent === t", arg=title
+                wait_for_js(
+                    page,
+                    "t => document.getElementById('winner-title')?.textContent === t",
+                    arg=title,
                 )
                 assert f"of {places}" in text(page, "#board-title")
             if step == 7:
@@ -290,7 +295,8 @@ def test_podium_layout_light_theme(
             with app.app_context():
                 polls.reveal(slug, actor="test", step=True)
         # Places 12..4 are out; the podium's pillars stand empty.
-        page.wait_for_function(
+        wait_for_js(
+            page,
             "t => document.querySelector('.row[data-rank=\"4\"] .name')?.textContent === t",
             arg=ranking[3]["title"],
         )
@@ -300,13 +306,14 @@ def test_podium_layout_light_theme(
             with app.app_context():
                 polls.reveal(slug, actor="test", step=True)
             rank = 13 - step
-            page.wait_for_function(
+            wait_for_js(
+                page,
                 "([r, t]) => { const c = document.querySelector(`.pillar-column[data-rank='${r}']`);"
                 " return !!c && c.classList.contains('revealed') &&"
                 " c.querySelector('.card-name')?.textContent === t; }",
                 arg=[rank, ranking[rank - 1]["title"]],
             )
-        page.wait_for_function("document.querySelector('.stage')?.dataset.status === 'revealed'")
+        wait_for_js(page, "document.querySelector('.stage')?.dataset.status === 'revealed'")
         assert ranking[0]["team"] in text(page, ".pillar-column[data-rank='1'] .card-team")
         screenshot(page, screenshots, "overlay-podium-light.png")
     finally:
@@ -340,12 +347,12 @@ def test_overlay_reconnects_after_a_network_drop(
             with SSEClient(f"{base}/api/polls/{slug}/events") as direct:
                 direct.wait_for(lambda e: e.data.get("turnout") == 1)
             proxy.start()  # and comes back on the same address
-            page.wait_for_function(
-                "document.getElementById('turnout')?.textContent === '1'", timeout=40_000
+            wait_for_js(
+                page, "document.getElementById('turnout')?.textContent === '1'", timeout=40_000
             )
             page.wait_for_selector("body[data-connection='live']")
             assert post_ballot(base, slug, tokens[1], ["sign-bridge"]) == 201
-            page.wait_for_function("document.getElementById('turnout')?.textContent === '2'")
+            wait_for_js(page, "document.getElementById('turnout')?.textContent === '2'")
             # Hidden mode: the overlay shows turnout, never a board.
             assert not page.locator("#board").is_visible()
         finally:
@@ -366,8 +373,8 @@ def test_overlay_countdown_reaches_zero_and_the_close_follows(
         page.wait_for_selector("body[data-connection='live']")
         assert re.fullmatch(r"00:0[0-3]", text(page, "#clock"))
         # Nobody acts: the scheduled close reaches the overlay through the stream by itself.
-        page.wait_for_function(
-            "document.querySelector('.stage')?.dataset.status === 'closed'", timeout=15_000
+        wait_for_js(
+            page, "document.querySelector('.stage')?.dataset.status === 'closed'", timeout=15_000
         )
     finally:
         page.close()

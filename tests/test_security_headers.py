@@ -7,7 +7,10 @@ from collections.abc import Callable
 import pytest
 from flask import Blueprint, Flask
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
+from tests.admin_support import Console
+from tests.route_kit import FOREIGN, Route, Samples, routes
 from tests.support import csrf_from
 from voting.web import security
 
@@ -68,8 +71,101 @@ def test_json_and_the_console_carry_theirs(
     slug = make_poll()
     api = client.get(f"/api/polls/{slug}")
     assert api.headers["X-Content-Type-Options"] == "nosniff"
-    assert "Content-Security-Policy" not in api.headers
+    assert api.headers["Content-Security-Policy"] == security.NOT_A_PAGE_CSP
     login = client.get("/admin/login")
     assert login.headers["Cache-Control"] == "no-store"
     assert login.headers["X-Frame-Options"] == "DENY"
-    assert login.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
+    assert login.headers["Content-Security-Policy"] == security.CONSOLE_CSP
+
+
+# -- issue 17, Must show 2: every route in app.url_map carries each policy header ----------
+
+
+def _answer(client: FlaskClient, route: Route, **kwargs: object) -> TestResponse:
+    """One answer of the route: GET where it takes one, else a POST (no CSRF: refused, unchanged)."""
+    method = "GET" if "GET" in route.methods else "POST"
+    response = client.open(route.url, method=method, buffered=False, **kwargs)  # type: ignore[arg-type]
+    response.close()  # an event stream would run on
+    return response
+
+
+def _walk(
+    client: FlaskClient, app: Flask, samples: Samples, **kwargs: object
+) -> dict[str, TestResponse]:
+    answers = {route.url: _answer(client, route, **kwargs) for route in routes(app, samples)}
+    for extra in ("/no-such-page", "/api/no-such-thing", "/static/no-such-file.css"):
+        answers[extra] = client.get(extra, **kwargs)  # type: ignore[arg-type]
+    return answers
+
+
+def _assert_policy(url: str, response: TestResponse, *, routed: bool = True) -> None:
+    """The policy headers; `routed`: the overlay's own route answered (not a 404 or 405)."""
+    headers = response.headers
+    assert response.status_code < 500, (url, response.status_code)
+    assert headers["X-Content-Type-Options"] == "nosniff", url
+    assert headers["Referrer-Policy"] in ("same-origin", "no-referrer"), url
+    assert "camera=()" in headers["Permissions-Policy"], url
+    csp = headers["Content-Security-Policy"]
+    assert "object-src 'none'" in csp or "default-src 'none'" in csp, url
+    if routed and url.startswith("/overlay/"):
+        assert "frame-ancestors *" in csp, url  # OBS and web studios embed it
+        assert "X-Frame-Options" not in headers, url
+    else:
+        assert "frame-ancestors 'none'" in csp, url
+        assert headers["X-Frame-Options"] == "DENY", url
+    if response.mimetype == "text/html":
+        assert "script-src 'self'" in csp and "base-uri 'none'" in csp, url
+
+
+def test_every_route_carries_every_policy_header(
+    app: Flask, client: FlaskClient, make_poll: Callable[..., str]
+) -> None:
+    slug = make_poll(results_mode="live")
+    samples = Samples.make(app, slug)
+    anonymous = _walk(app.test_client(), app, samples)
+    Console.login(app, client)
+    organizer = _walk(client, app, samples)
+    kinds = {r.endpoint.partition(".")[0] for r in routes(app, samples)}
+    assert {"public", "overlay", "admin", "api", "stream", "static", "health", "claim"} <= kinds
+    for answers in (anonymous, organizer):
+        for url, response in answers.items():
+            _assert_policy(url, response)
+            assert "Strict-Transport-Security" not in response.headers, url  # plain HTTP
+    # The walk saw real pages, not only refusals: the overlay, the console, a stream.
+    assert organizer[f"/overlay/{slug}?key={samples.overlay_key}"].status_code == 200
+    assert organizer["/admin/"].status_code == 200
+    assert organizer[f"/api/polls/{slug}/events"].mimetype == "text/event-stream"
+    assert anonymous["/static/style.css"].status_code == 200
+    assert anonymous["/no-such-page"].status_code == 404
+
+
+def test_405_answers_carry_allow_and_the_policy(app: Flask, make_poll: Callable[..., str]) -> None:
+    samples = Samples.make(app, make_poll())
+    client = app.test_client()
+    for route in routes(app, samples):
+        for method in FOREIGN:
+            response = client.open(route.url, method=method)
+            assert response.status_code == 405, (method, route.url)
+            allowed = {m.strip() for m in response.headers["Allow"].split(",")}
+            assert route.own_methods <= allowed, (method, route.url, allowed)
+            _assert_policy(route.url, response, routed=False)
+
+
+def test_hsts_only_over_https_as_the_trusted_proxy_tells(
+    make_app: Callable[..., Flask], make_poll: Callable[..., str]
+) -> None:
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.5"}
+    behind_proxy = make_app(PROXY_HOPS=1)
+    slug = make_poll()
+    samples = Samples.make(behind_proxy, slug)
+    for url, response in _walk(
+        behind_proxy.test_client(), behind_proxy, samples, headers=forwarded
+    ).items():
+        assert response.headers["Strict-Transport-Security"] == "max-age=31536000", url
+        _assert_policy(url, response)
+    direct = make_app()  # no trusted proxy: a client's X-Forwarded-Proto is only a header
+    assert (
+        "Strict-Transport-Security" not in direct.test_client().get("/", headers=forwarded).headers
+    )
+    https = direct.test_client().get("/", base_url="https://vote.test")
+    assert https.headers["Strict-Transport-Security"] == "max-age=31536000"

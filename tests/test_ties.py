@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 
 from tests.admin_support import Console, visible_text
 from tests.live_support import post_ballot
+from tests.support import add_css, wait_for_js
 from voting.domain import tally
 from voting.services import ballots, overlay, polls
 
@@ -272,12 +273,12 @@ def test_the_results_page_follows_ties_over_the_stream(
         # At 0 votes all three are tied.
         assert tie_note(page, "crop-doctor") is not None
         assert post_ballot(live_server, slug, tokens[0], ["flood-watch"]) == 201
-        page.wait_for_function(
-            "() => !document.querySelector(\"li[data-project='flood-watch'] .place-tie\")"
+        wait_for_js(
+            page, "() => !document.querySelector(\"li[data-project='flood-watch'] .place-tie\")"
         )
         assert post_ballot(live_server, slug, tokens[1], ["coral-count"]) == 201
-        page.wait_for_function(
-            "() => !document.querySelector(\"li[data-project='crop-doctor'] .place-tie\")"
+        wait_for_js(
+            page, "() => !document.querySelector(\"li[data-project='crop-doctor'] .place-tie\")"
         )
         assert tie_note(page, "coral-count") == (
             "Tied with FloodWatch; order decided by the declared draw. How to recompute it"
@@ -297,8 +298,8 @@ def winner_card(app: Flask, live_server: str, stage: Any, slug: str) -> Any:
     page = stage.new_page()
     page.goto(live_server + overlay_path(app, slug))
     page.wait_for_selector("#winner[data-kind='winner']")
-    page.wait_for_function(
-        "() => document.getAnimations().every(a => a.playState !== 'running')", timeout=10_000
+    wait_for_js(
+        page, "() => document.getAnimations().every(a => a.playState !== 'running')", timeout=10_000
     )
     return page
 
@@ -321,7 +322,7 @@ def test_the_overlay_winner_card_says_when_the_draw_decided(
         assert page.locator(".row.tied").count() == 2
         assert page.locator(".row[data-rank='1'] .tie-mark").text_content() == "tie"
         assert page.locator(".row[data-rank='3'] .tie-mark").text_content() == ""
-        page.add_style_tag(content="html { background: #3b4763 !important; }")
+        add_css(page, "html { background: #3b4763 !important; }")
         page.screenshot(path=str(screenshots / "overlay-winner-tie.png"))
     finally:
         page.close()

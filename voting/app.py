@@ -16,7 +16,7 @@ from voting.config import ROOT
 from voting.database import configure_sqlite, reset_write_intent
 from voting.extensions import csrf, db, limiter, login_manager, migrate, redis_client
 from voting.services.polls import live_documents
-from voting.web import register_web
+from voting.web import protocol, register_web
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -29,6 +29,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     config_module.load(app, config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    # First: its hooks see each request before CSRF and the rate limiter, and its answer last.
+    protocol.init_app(app)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), compare_type=True)

@@ -44,8 +44,10 @@ DEFAULTS: dict[str, Any] = {
     "THEMES": DEFAULT_THEMES,
     # Compiled catalogs: translations/<code>/LC_MESSAGES/messages.mo (voting.i18n).
     "BABEL_TRANSLATION_DIRECTORIES": str(ROOT / "translations"),
-    # Uploads (project CSV/JSON, rosters) above this are refused with 413.
+    # Uploads (project CSV/JSON, rosters, an export to check) above this are refused with 413.
     "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
+    # Every other request body (a ballot, a form): far above any real one (voting.web.protocol).
+    "MAX_BODY_LENGTH": 256 * 1024,
     # PostgreSQL: connections each process keeps open. A request that finds them all
     # busy waits for one (up to SQLAlchemy's pool_timeout) instead of opening another:
     # with overflow, 32 threads churned through a new connection every four ballots
@@ -55,6 +57,11 @@ DEFAULTS: dict[str, Any] = {
     # SQLite: how long a writer waits for the database lock before giving up.
     "SQLITE_BUSY_TIMEOUT_MS": 30_000,
     "PROXY_HOPS": 0,
+    # Hosts the app answers for (Flask refuses any other Host with 400); None: any host.
+    # Redirects never name a host outside these and BASE_URL's (voting.web.protocol).
+    "TRUSTED_HOSTS": None,
+    # Strict-Transport-Security on HTTPS answers (one year); 0 leaves the header off.
+    "HSTS_SECONDS": 365 * 24 * 3600,
     "WTF_CSRF_TIME_LIMIT": None,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
@@ -87,8 +94,12 @@ DEFAULTS: dict[str, Any] = {
     # held back; this only caps the CPU that refusals cost (README "Rate limits").
     "RATELIMIT_BALLOT_PER_IP": "1500/minute",
     "RATELIMIT_LINK_PER_IP": "600/minute",
+    # Sign-ins from devices that never signed in as the username tried: per address, and
+    # failed ones per username over every address (an attacker's 30 guesses an hour). A
+    # device that signed in before has its own bucket (voting.web.admin.login_limits).
     "RATELIMIT_LOGIN_PER_IP": "20/minute",
-    "RATELIMIT_LOGIN_PER_USERNAME": "5/minute",
+    "RATELIMIT_LOGIN_PER_USERNAME": "30/hour",
+    "RATELIMIT_LOGIN_PER_DEVICE": "10/minute",
     "RATELIMIT_STREAM_PER_IP": "600/minute",
     "RATELIMIT_DEVICE_TOKENS_PER_IP": "500/hour",
     "RATELIMIT_DEFAULT": "6000/minute",
@@ -172,6 +183,8 @@ def validate(config: MutableMapping[str, Any]) -> None:
     config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(config["SQLALCHEMY_DATABASE_URI"])
     if isinstance(config.get("SECRET_KEY_FALLBACKS"), str):
         config["SECRET_KEY_FALLBACKS"] = _split_keys(config["SECRET_KEY_FALLBACKS"])
+    if isinstance(config.get("TRUSTED_HOSTS"), str):  # VOTING_TRUSTED_HOSTS=a.example,b.example
+        config["TRUSTED_HOSTS"] = _split_keys(config["TRUSTED_HOSTS"])
 
     if not config.get("SECRET_KEY"):
         if config.get("TESTING") or config.get("DEMO"):

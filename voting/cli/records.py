@@ -63,7 +63,7 @@ def verify_command(file: Path, board: Path | None) -> None:
     data = file.read_bytes()
     try:
         doc = json.loads(data.decode("utf-8-sig"))
-    except (ValueError, UnicodeError) as exc:
+    except (ValueError, UnicodeError, RecursionError) as exc:  # RecursionError: nested too deep
         raise click.ClickException(f"{file} is not a JSON export: {exc}") from None
     if not isinstance(doc, dict):
         raise click.ClickException(f"{file} is not a JSON export: not a JSON object")

@@ -215,6 +215,8 @@ def parse(data: bytes, filename: str = "") -> tuple[str, list[Row], list[Rejecte
             raise InvalidRequest(
                 f"The file is not valid JSON: {exc.msg} at line {exc.lineno}."
             ) from exc
+        except (ValueError, RecursionError) as exc:  # a number too long, nesting too deep
+            raise InvalidRequest("The file is not JSON this service can read: " + str(exc)) from exc
         items = doc.get("projects") if isinstance(doc, dict) else doc
         if not isinstance(items, list):
             raise InvalidRequest('The JSON must be a list of projects, or {"projects": [...]}.')

@@ -85,3 +85,11 @@ def record_logout(actor: str) -> None:
     begin_write()
     audit.record(actor, "logout")
     db.session.commit()
+
+
+@atomic
+def record_unlock(username: str, *, actor: str) -> None:
+    """Write to the audit log that the sign-in limit of `username` was lifted."""
+    begin_write()
+    audit.record(actor, "login.unlock", username=username)
+    db.session.commit()

@@ -13,6 +13,7 @@ from voting.web import (
     health,
     observability,
     overlay,
+    protocol,
     public,
     security,
     sessions,
@@ -35,3 +36,4 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(admin.bp)
     app.register_blueprint(claim.bp)
     security.init_app(app)
+    protocol.check_uploads(app)

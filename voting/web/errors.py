@@ -12,11 +12,12 @@ from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 
 from voting import metrics
 from voting.domain.errors import AlreadyVoted, VotingError
 from voting.extensions import limiter
+from voting.web.protocol import ask_to_retry
 
 log = logging.getLogger(__name__)
 
@@ -55,24 +56,35 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
 
 
+def _host_refused() -> bool:
+    """The Host header is outside TRUSTED_HOSTS: no link can be built for this request."""
+    try:
+        return not request.host
+    except SecurityError:
+        return True
+
+
 def error_response(status: int, code: str, message: str, **extra: object) -> ResponseReturnValue:
     g.error_code = code  # the ballot metrics' refusal reason (voting.web.observability)
-    if wants_json():
+    # A page builds links (url_for), which a refused Host cannot; JSON needs none.
+    if wants_json() or _host_refused():
         body = {"error": code, "message": message, **extra}
         return jsonify(body), status
     return render_template("error.html", status=status, code=code, message=message, **extra), status
 
 
 def retry_after_seconds() -> int:
-    """Seconds until the breached limit's window resets (at least 1)."""
+    """Seconds until the breached limit's window resets (at least 1, at most the window)."""
     try:
         current = limiter.current_limit
         reset_at = current.reset_at if current is not None else None
+        window = current.limit.get_expiry() if current is not None else 60
     except Exception:  # storage unreachable: a guess beats no header at all
-        reset_at = None
+        reset_at, window = None, 60
     if reset_at is None:
         return 60
-    return max(1, math.ceil(reset_at - time.time()))
+    # flask-limiter rounds reset_at up by a second; a client need never wait past the window.
+    return max(1, min(window, math.ceil(reset_at - time.time())))
 
 
 def register(app: Flask) -> None:
@@ -100,15 +112,24 @@ def register(app: Flask) -> None:
         wait = retry_after_seconds()
         unit = "second" if wait == 1 else "seconds"
         message = f"Too many tries from this connection. Please wait {wait} {unit} and try again."
+        login = request.endpoint == "admin.login"
+        if login:
+            span = f"{math.ceil(wait / 60)} minutes" if wait >= 120 else f"{wait} {unit}"
+            message = (
+                f"Too many failed sign-ins for this account from devices it has not signed in "
+                f"on before. Sign in from a device you have used before, wait {span}, "
+                "or ask the operator to run `voting admin unlock USERNAME`."
+            )
         if wants_json():
             response = jsonify(error="rate_limited", message=message, retry_after=wait)
+        elif login:  # the login form again, with the reason above it
+            response = app.make_response(render_template("admin/login.html", error=message))
         else:
             response = app.make_response(
                 render_template("rate_limited.html", wait=wait, message=message)
             )
         response.status_code = 429
-        response.headers["Retry-After"] = str(wait)
-        return response
+        return ask_to_retry(response, wait)
 
     @app.errorhandler(PoolTimeout)
     def _busy(exc: PoolTimeout) -> ResponseReturnValue:
@@ -118,9 +139,7 @@ def register(app: Flask) -> None:
         log.warning("database pool exhausted on %s %s", request.method, request.url_rule)
         metrics.UNAVAILABLE.labels("busy").inc()
         code, message = HTTP_CODES[503]
-        response = app.make_response(error_response(503, code, message))
-        response.headers["Retry-After"] = str(BUSY_RETRY_AFTER)
-        return response
+        return ask_to_retry(app.make_response(error_response(503, code, message)), BUSY_RETRY_AFTER)
 
     @app.errorhandler(OperationalError)
     def _unavailable(exc: OperationalError) -> ResponseReturnValue:
@@ -135,17 +154,18 @@ def register(app: Flask) -> None:
         else:
             code, (message, wait) = reason, UNAVAILABLE[reason]
         log.error("%s on %s %s: %s", reason, request.method, request.url_rule, exc.orig)
-        response = app.make_response(error_response(503, code, message))
-        response.headers["Retry-After"] = str(wait)
-        return response
+        return ask_to_retry(app.make_response(error_response(503, code, message)), wait)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> ResponseReturnValue:
         status = exc.code or 500
         code, message = HTTP_CODES.get(status, ("error", exc.description or "Error."))
+        if isinstance(exc, SecurityError):  # a Host header outside TRUSTED_HOSTS
+            message = "This site does not answer for that host name."
         if status == 413:
-            limit = app.config["MAX_CONTENT_LENGTH"] or 0
-            message = f"The upload is too large: the limit is {limit // (1024 * 1024)} MB."
+            limit = request.max_content_length or 0
+            size = f"{limit // (1024 * 1024)} MB" if limit >= 1024 * 1024 else f"{limit // 1024} KB"
+            message = f"The request is too large: the limit is {size}."
         response = app.make_response(error_response(status, code, message))
         # The exception's own headers (a 405's Allow, which HTTP requires) outlive our body.
         for name, value in exc.get_headers():

@@ -10,37 +10,50 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from werkzeug.wrappers import Response
 
 from voting.web.public.gallery import EMBED_HOSTS
 
 
-def _csp(*, style: str = "'self'") -> str:
+def _csp(*, style: str = "'self'", frames: str = "'none'", framed_by: str = "'none'") -> str:
     return "; ".join(
         [
             "default-src 'self'",
             "img-src 'self' data:",
             "script-src 'self'",
             f"style-src {style}",
-            f"frame-src {' '.join(EMBED_HOSTS)}",
+            f"frame-src {frames}",
             "base-uri 'none'",
             "form-action 'self'",
-            "frame-ancestors 'none'",
+            f"frame-ancestors {framed_by}",
             "object-src 'none'",
         ]
     )
 
 
-# Pages for attendees: nothing loads from another host.
-PAGE_CSP = _csp()
+# Pages for attendees: nothing loads from another host but the project videos' players.
+PAGE_CSP = _csp(frames=" ".join(EMBED_HOSTS))
 # The results page sizes its bars with inline style widths (for pages without JS).
 RESULTS_CSP = _csp(style="'self' 'unsafe-inline'")
+# The console: inline style widths (its live tally, the QR sheet's print styles).
+CONSOLE_CSP = _csp(style="'self' 'unsafe-inline'", frames=" ".join(EMBED_HOSTS))
+# The overlay is the one page others may frame: OBS and web studios embed it.
+OVERLAY_CSP = _csp(framed_by="*")
+# Anything that is not a page (JSON, streams, CSV, static files): it loads nothing.
+NOT_A_PAGE_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
 
-# Every answer, whatever its route.
-BASELINE: Mapping[str, str] = {
+# Every answer, whatever its route; a policy may replace a value, or drop it with None.
+BASELINE: Mapping[str, str | None] = {
+    "Content-Security-Policy": NOT_A_PAGE_CSP,
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    # Nothing here uses a device or sensor; the project videos keep fullscreen and autoplay.
+    "Permissions-Policy": (
+        "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), "
+        "microphone=(), payment=(), usb=(), browsing-topics=()"
+    ),
 }
 
 
@@ -49,10 +62,10 @@ class Policy:
     """Headers for one kind of answer: `always` on every answer, `html` on HTML ones too."""
 
     name: str
-    always: Mapping[str, str] = field(default_factory=dict)
-    html: Mapping[str, str] = field(default_factory=dict)
+    always: Mapping[str, str | None] = field(default_factory=dict)
+    html: Mapping[str, str | None] = field(default_factory=dict)
 
-    def headers(self, mimetype: str | None) -> dict[str, str]:
+    def headers(self, mimetype: str | None) -> dict[str, str | None]:
         """The headers for an answer of this mimetype, the baseline included."""
         found = {**BASELINE, **self.always}
         if mimetype == "text/html":
@@ -79,14 +92,16 @@ PRIVATE_PAGE = Policy(
 # page could trick a click on "Close voting").
 CONSOLE = Policy(
     "console",
-    always={
-        "Cache-Control": "no-store",
-        "X-Frame-Options": "DENY",
-        "Content-Security-Policy": "frame-ancestors 'none'",
-    },
+    always={"Cache-Control": "no-store"},
+    html={"Content-Security-Policy": CONSOLE_CSP},
 )
-# The overlay's key is in its address: it must not leak onward or into caches.
-OVERLAY = Policy("overlay", always={"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"})
+# The overlay's key is in its address: it must not leak onward or into caches. It is the
+# one page that may be framed (CSP frame-ancestors *, and no X-Frame-Options).
+OVERLAY = Policy(
+    "overlay",
+    always={"Referrer-Policy": "no-referrer", "Cache-Control": "no-store", "X-Frame-Options": None},
+    html={"Content-Security-Policy": OVERLAY_CSP},
+)
 # An event stream: never cached or transformed, and not buffered by nginx.
 STREAM = Policy(
     "stream",
@@ -96,8 +111,8 @@ STREAM = Policy(
         "Vary": "Cookie",
     },
 )
-# JSON, health checks and static files: the baseline only.
-PLAIN = Policy("plain")
+# JSON, health checks and static files: the baseline (and a page's CSP on an HTML error page).
+PLAIN = Policy("plain", html={"Content-Security-Policy": PAGE_CSP})
 
 BY_ENDPOINT: Mapping[str, Policy] = {
     "public.voter_link": TOKEN_PAGE,
@@ -135,7 +150,16 @@ def policy_for(endpoint: str) -> Policy:
 def _apply(response: Response) -> Response:
     # An answer with no route (a 404, a 405) is a page like any other.
     policy = policy_for(request.endpoint) if request.endpoint else PAGE
-    response.headers.update(policy.headers(response.mimetype))
+    for name, value in policy.headers(response.mimetype).items():
+        if value is None:
+            response.headers.pop(name, None)
+        else:
+            response.headers[name] = value
+    # HTTPS only (behind a proxy, as VOTING_PROXY_HOPS lets ProxyFix tell): on plain HTTP a
+    # browser ignores it, and a spoofed X-Forwarded-Proto without trusted hops changes nothing.
+    seconds = current_app.config["HSTS_SECONDS"]
+    if request.is_secure and seconds:
+        response.headers["Strict-Transport-Security"] = f"max-age={int(seconds)}"
     return response
 
 

@@ -78,7 +78,7 @@ def verify_export() -> ResponseReturnValue:
     data = upload.read()
     try:
         doc = json.loads(data.decode("utf-8-sig"))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
         raise InvalidRequest(f"{upload.filename} is not a JSON export.") from None
     if not isinstance(doc, dict):
         raise InvalidRequest(f"{upload.filename} is not a JSON export (not a JSON object).")

@@ -10,6 +10,7 @@ from flask_login import login_user, logout_user
 
 from voting.extensions import limiter
 from voting.services import organizers
+from voting.web.admin import login_limits
 from voting.web.admin.blueprint import actor, bp
 from voting.web.admin.forms import LoginForm
 from voting.web.limits import address_key, login_username_key, setting
@@ -26,9 +27,27 @@ def _safe_next(target: str | None) -> str | None:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(setting("RATELIMIT_LOGIN_PER_IP"), key_func=address_key, methods=["POST"])
+# Strangers (no device cookie for this username): per address, and per username over them all.
 @limiter.limit(
-    setting("RATELIMIT_LOGIN_PER_USERNAME"), key_func=login_username_key, methods=["POST"]
+    setting("RATELIMIT_LOGIN_PER_IP"),
+    key_func=address_key,
+    methods=["POST"],
+    exempt_when=login_limits.known_device,
+)
+@limiter.limit(
+    setting("RATELIMIT_LOGIN_PER_USERNAME"),
+    key_func=login_username_key,
+    methods=["POST"],
+    scope=login_limits.USERNAME_SCOPE,
+    exempt_when=login_limits.known_device,
+    deduct_when=login_limits.failed,
+)
+# A device that signed in as this organizer before: its own bucket only.
+@limiter.limit(
+    setting("RATELIMIT_LOGIN_PER_DEVICE"),
+    key_func=login_limits.device_key,
+    methods=["POST"],
+    exempt_when=login_limits.unknown_device,
 )
 def login() -> ResponseReturnValue:
     error = None
@@ -39,7 +58,8 @@ def login() -> ResponseReturnValue:
             target = _safe_next(request.args.get("next"))
             session.clear()  # nothing from before the login survives it
             login_user(organizer)
-            return redirect(target or url_for("admin.dashboard"), code=303)
+            response = redirect(target or url_for("admin.dashboard"), code=303)
+            return login_limits.remember_device(response, organizer.username)
         error = "That username and password do not match."
     return render_template("admin/login.html", error=error), 401 if error else 200
 
