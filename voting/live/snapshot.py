@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 PUBLIC = "public"
@@ -49,6 +49,11 @@ class Snapshot:
     version: int
     digest: str
     docs: Documents
+    # Each audience's (document digest, encoded tally event), filled by sse.tally_event once
+    # per snapshot: a crowd of streams sends the same bytes, encoded once, not per viewer.
+    encoded: dict[str, tuple[str, bytes]] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     @property
     def slug(self) -> str:
