@@ -54,7 +54,7 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.stack_support import Process, gunicorn, nginx  # noqa: E402
+from tests.stack_support import Process, gunicorn, login_cookie, nginx  # noqa: E402
 
 POLL = "closing"
 ORGANIZER = ("bench-organizer", "bench-organizer-password-1")
@@ -170,32 +170,7 @@ def count_ballots(database_url: str) -> int:
 
 
 def organizer_cookie(port: int) -> str:
-    """Log in through nginx as a browser would; the session cookie a console sends."""
-    import http.client
-
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    conn.request("GET", "/admin/login")
-    resp = conn.getresponse()
-    html = resp.read().decode()
-    cookie = resp.getheader("Set-Cookie", "").split(";")[0]
-    token = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert token, "no CSRF token on the login page"
-    from urllib.parse import urlencode
-
-    body = urlencode(
-        {"csrf_token": token.group(1), "username": ORGANIZER[0], "password": ORGANIZER[1]}
-    )
-    conn.request(
-        "POST",
-        "/admin/login",
-        body=body,
-        headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie},
-    )
-    resp = conn.getresponse()
-    resp.read()
-    conn.close()
-    assert resp.status in (302, 303), f"login answered {resp.status}"
-    return resp.getheader("Set-Cookie", "").split(";")[0]
+    return login_cookie(port, *ORGANIZER)
 
 
 # -- viewers (in load-generator processes) ---------------------------------------------------

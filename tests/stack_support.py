@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import http.client
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 NGINX_TEMPLATE = ROOT / "deploy" / "nginx.conf"
@@ -183,3 +185,24 @@ def nginx(port: int, upstream_ports: list[int], workdir: Path) -> Process:
     assert server.proc is not None
     _wait_healthy(server.proc, port, "nginx", server.log)
     return server
+
+
+def login_cookie(port: int, username: str, password: str) -> str:
+    """Log in to the console as a browser would (CSRF included); the session cookie."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+    try:
+        conn.request("GET", "/admin/login")
+        resp = conn.getresponse()
+        html = resp.read().decode()
+        cookie = (resp.getheader("Set-Cookie") or "").split(";")[0]
+        token = re.search(r'name="csrf_token" value="([^"]+)"', html)
+        assert token, "no CSRF token on the login page"
+        body = urlencode({"csrf_token": token.group(1), "username": username, "password": password})
+        headers = {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie}
+        conn.request("POST", "/admin/login", body=body, headers=headers)
+        resp = conn.getresponse()
+        resp.read()
+        assert resp.status in (302, 303), f"the login answered {resp.status}"
+        return (resp.getheader("Set-Cookie") or "").split(";")[0]
+    finally:
+        conn.close()

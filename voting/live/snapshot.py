@@ -34,6 +34,9 @@ class Documents:
     overlay_key_version: int
     # When the clock alone will change the documents (epoch seconds), if ever.
     next_change_at: float | None
+    # The poll's row id, so a stream can check an overlay key without asking the database
+    # (0 in a snapshot cached before this field existed: then the database is asked).
+    poll_id: int = 0
 
     def digest(self) -> str:
         body = {k: v for k, v in asdict(self).items()}

@@ -44,7 +44,12 @@ def cast(slug: str) -> ResponseReturnValue:
 @bp.get("/polls/<slug>/results")
 def results(slug: str) -> ResponseReturnValue:
     organizer = bool(getattr(current_user, "is_authenticated", False))
-    return jsonify(polls.results_view(polls.get_poll(slug), organizer=organizer))
+    response = jsonify(polls.results_view(polls.get_poll(slug), organizer=organizer))
+    if organizer:
+        # Counts the public may not see yet: no cache (nginx's micro-cache included) keeps it.
+        response.headers["Cache-Control"] = "private, no-store"
+    response.vary.add("Cookie")
+    return response
 
 
 @bp.get("/polls/<slug>/receipts")
