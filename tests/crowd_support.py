@@ -27,6 +27,7 @@ class Watcher:
     cookie: str = ""
     page: str = ""
     page_status: int | None = None
+    phase: str = "waiting"
     statuses: list[int] = field(default_factory=list)
     turnout: int = -1
     last_id: str | None = None
@@ -98,6 +99,8 @@ class Crowd:
     def __init__(self, port: int) -> None:
         self.port = port
         self.watchers: list[Watcher] = []
+        # The loop keeps only weak references to tasks: these keep every viewer's alive.
+        self._futures: list[object] = []
         self.cond = threading.Condition()
         self.loop = asyncio.new_event_loop()
         self._stop = asyncio.Event()
@@ -119,12 +122,12 @@ class Crowd:
         self.watchers.extend(new)
         for i, w in enumerate(new):
             delay = i / per_second if per_second else 0.0
-            asyncio.run_coroutine_threadsafe(self._watch(w, delay), self.loop)
+            self._futures.append(asyncio.run_coroutine_threadsafe(self._watch(w, delay), self.loop))
 
     async def _watch(self, w: Watcher, delay: float) -> None:
         await asyncio.sleep(delay)
         if w.page:
-            w.page_status = await self._get(w.page, w.cookie)
+            w.page_status = await self._get(w.page, w.cookie, w)
         while not self._stop.is_set():
             ended: asyncio.Future[None] = self.loop.create_future()
             w.connects += 1
@@ -138,20 +141,27 @@ class Crowd:
                 await asyncio.sleep(w.retry_ms / 1000)
                 continue
             stopping = asyncio.ensure_future(self._stop.wait())
-            await asyncio.wait([ended, stopping], return_when=asyncio.FIRST_COMPLETED)
-            stopping.cancel()
+            try:
+                await asyncio.wait([ended, stopping], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stopping.cancel()
+                if self._stop.is_set():
+                    transport.close()
             if self._stop.is_set():
-                transport.close()
                 return
             await asyncio.sleep(w.retry_ms / 1000)  # as EventSource: wait, then reconnect
 
-    async def _get(self, path: str, cookie: str) -> int:
+    async def _get(self, path: str, cookie: str, w: Watcher) -> int:
         try:
+            w.phase = "connecting"
             reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
             extra = f"Cookie: {cookie}\r\n" if cookie else ""
             writer.write(f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{extra}\r\n".encode())
+            w.phase = "sent"
             head = await reader.readline()
+            w.phase = "head"
             await reader.read()
+            w.phase = "read"
             writer.close()
             return int(head[9:12])
         except (OSError, ValueError):
@@ -171,12 +181,16 @@ class Crowd:
         return self.wait_until(lambda ws: all(w.turnout >= turnout for w in ws), timeout)
 
     def close(self) -> None:
-        self.loop.call_soon_threadsafe(self._stop.set)
-        time.sleep(0)  # let the loop see it
-        deadline = time.monotonic() + 10
-        while any(w.open for w in self.watchers) and time.monotonic() < deadline:
-            with self.cond:
-                self.cond.wait(0.1)
+        """End every stream and the loop."""
+
+        async def finish() -> None:
+            self._stop.set()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(finish(), self.loop).result(timeout=30)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)
         self.loop.close()

@@ -121,6 +121,10 @@ class Process:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=5)
 
+    def wait_healthy(self, port: int) -> None:
+        assert self.proc is not None
+        _wait_healthy(self.proc, port, self.name, self.log)
+
     def pids(self) -> list[int]:
         """This process and every process in its session (gunicorn's workers, nginx's)."""
         if self.proc is None:
@@ -149,8 +153,10 @@ class Process:
         return total
 
 
-def gunicorn(env: dict[str, str], port: int, workdir: Path, name: str) -> Process:
-    """gunicorn with the shipped gunicorn.conf.py on 127.0.0.1:port (started, healthy)."""
+def gunicorn(
+    env: dict[str, str], port: int, workdir: Path, name: str, *, wait: bool = True
+) -> Process:
+    """gunicorn with the shipped gunicorn.conf.py on 127.0.0.1:port (started; healthy)."""
     server = Process(
         name,
         [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py")],
@@ -158,8 +164,8 @@ def gunicorn(env: dict[str, str], port: int, workdir: Path, name: str) -> Proces
         workdir,
     )
     server.start()
-    assert server.proc is not None
-    _wait_healthy(server.proc, port, name, server.log)
+    if wait:
+        server.wait_healthy(port)
     return server
 
 

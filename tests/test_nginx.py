@@ -26,7 +26,7 @@ from tests.crowd_support import Crowd, established
 from tests.live_support import free_port, get_text, post_ballot
 from tests.stack_support import Process, gunicorn, login_cookie, nginx, nginx_binary
 from tests.support import TEST_SECRET, in_app, need_service
-from voting.models import Ballot
+from voting.models import Ballot, Poll
 from voting.services import organizers, overlay, polls
 
 ORGANIZER = ("nginx-ana", "a long organizer password")
@@ -60,6 +60,8 @@ def stack_env(base_config: dict[str, Any], redis_url: str) -> dict[str, str]:
         "GUNICORN_LOGLEVEL": "warning",
         # Two workers per instance: the shipped class and settings, started a little faster.
         "WEB_CONCURRENCY": "2",
+        # Stopping waits this long for open connections (nginx keeps some alive).
+        "GUNICORN_GRACEFUL_TIMEOUT": "1",
     }
 
 
@@ -81,11 +83,13 @@ def start_stack(
     exits: ExitStack, env: dict[str, str], workdir: Path, count: int, **extra: str
 ) -> Stack:
     instances = []
-    for i in range(count):
+    for i in range(count):  # started together, then waited for: a loaded machine is slow
         port = free_port()
-        server = gunicorn({**env, **extra}, port, workdir, f"gunicorn-{i + 1}")
+        server = gunicorn({**env, **extra}, port, workdir, f"gunicorn-{i + 1}", wait=False)
         exits.callback(server.stop)
         instances.append((server, port))
+    for server, port in instances:
+        server.wait_healthy(port)
     port = free_port()
     proxy = nginx(port, [p for _, p in instances], workdir)
     exits.callback(proxy.stop)
@@ -100,12 +104,13 @@ def organizer(app: Flask) -> tuple[str, str]:
 
 
 def _stored(app: Flask, slug: str) -> int:
-    return int(
-        in_app(
-            app,
-            lambda: select(func.count()).select_from(Ballot).join(Ballot.poll).filter_by(slug=slug),
-        )
+    query = (
+        select(func.count())
+        .select_from(Ballot)
+        .join(Poll, Poll.id == Ballot.poll_id)
+        .where(Poll.slug == slug)
     )
+    return int(in_app(app, query))
 
 
 # -- Must show 2: 500 viewers over two instances; one instance dies -------------------------
@@ -131,8 +136,10 @@ def test_viewers_on_two_instances_get_every_ballot_and_survive_one_dying(
     with ExitStack() as exits:
         stack = start_stack(exits, stack_env(base_config, redis_url), tmp_path, 2)
         crowd = exits.enter_context(Crowd(stack.port))
+        opened = time.monotonic()
         crowd.add(f"/api/polls/{slug}/events?view=public", 500)
         assert crowd.everyone_sees(0, timeout=60), "not every viewer got its first event"
+        print(f"500 viewers had their first event after {time.monotonic() - opened:.1f} s")
         on = [established(p) for _, p in stack.instances]
         assert min(on) >= 200, f"viewers per instance: {on}"  # nginx's least_conn splits them
 
@@ -154,10 +161,12 @@ def test_viewers_on_two_instances_get_every_ballot_and_survive_one_dying(
         # A crash: instance A's viewers lose their streams and reconnect through nginx to B.
         killed, _ = stack.instances[0]
         killed.kill()
+        died = time.monotonic()
         assert crowd.wait_until(
             lambda ws: all(w.open for w in ws) and sum(w.connects > 1 for w in ws) >= on[0] - 5,
             timeout=60,
         ), "viewers of the dead instance did not come back"
+        print(f"{on[0]} viewers moved to the other instance in {time.monotonic() - died:.1f} s")
         assert established(stack.instances[1][1]) >= 500
         for n, token in enumerate(tokens[10:13], start=11):
             base = (stack.instance_base(1), stack.base)[n % 2]
@@ -271,14 +280,18 @@ def test_three_thousand_viewers_from_one_address_are_all_served(
             f"/api/polls/{slug}/events?view=public",
             3000,
             page=f"/p/{slug}/results",
-            per_second=100,
+            per_second=60,
         )
         served = crowd.wait_until(
             lambda ws: all(w.turnout >= 0 or 429 in w.statuses for w in ws), timeout=150
         )
         pages = [w.page_status for w in crowd.watchers]
         streams = [w.statuses[0] if w.statuses else None for w in crowd.watchers]
-        assert served, f"{sum(w.turnout < 0 for w in crowd.watchers)} viewers had no event"
+        silent = [w for w in crowd.watchers if w.turnout < 0]
+        assert served, f"{len(silent)} viewers had no event, e.g. " + ", ".join(
+            f"(page {w.page_status} {w.phase}, statuses {w.statuses}, open {w.open})"
+            for w in silent[:5]
+        )
         assert pages.count(200) == 3000, {s: pages.count(s) for s in set(pages)}
         assert streams.count(200) == 3000, {s: streams.count(s) for s in set(streams)}
 
