@@ -22,11 +22,15 @@ patches the standard library before the app loads, so the live hub's threads, th
 Redis client and psycopg 3 (which detects the patch and waits cooperatively; see
 tests/test_gevent.py) all yield instead of blocking the process.
 
-Sizing for N live viewers: each viewer holds one worker connection, so
-workers x GUNICORN_WORKER_CONNECTIONS must stay above N plus the requests in flight
-(3 x 3000 = 9000 by default). Memory grows by about 40 KB per viewer; CPU by what each
-update costs (docs/benchmarks.md has the figures behind this: 5,000 viewers, 100
-ballots/s, one 2-core machine). Past that, add instances behind nginx (deploy/nginx.conf).
+Sizing for N live viewers (figures in docs/benchmarks.md, "Live viewers"):
+- connections: each viewer holds one worker connection, so workers x
+  GUNICORN_WORKER_CONNECTIONS must stay above N plus the requests in flight (3 x 3000 =
+  9000 by default), and `ulimit -n` above that;
+- memory: about 50 KB per viewer over the ~390 MiB the master and three workers take
+  (5,000 viewers measured at 628 MiB);
+- CPU: N x updates per second x 36-130 us per event. A busy poll updates every
+  VOTING_LIVE_MIN_INTERVAL (0.25 s): for thousands of viewers on two cores raise it to
+  0.5-1 s, or add instances behind nginx (deploy/nginx.conf).
 Each process keeps VOTING_DATABASE_POOL_SIZE (default 8) PostgreSQL connections, and
 its requests queue for them, so workers x pool size, across all instances, must stay
 within PostgreSQL's max_connections.

@@ -512,6 +512,7 @@ def hist_percentile(hist: dict[int, int], q: float) -> float:
 
 
 def run_once(args: argparse.Namespace, number: int, workdir: Path) -> dict[str, Any]:
+    workdir.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_urlsafe(32)
     tokens_needed = int(args.rate * args.duration) + 50
     log(f"run {number}: preparing the database ({tokens_needed} tokens)")
