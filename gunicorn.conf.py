@@ -5,19 +5,35 @@ environment variables tune the server:
 
   GUNICORN_BIND          address(es) to listen on, comma-separated (default 127.0.0.1:8000)
   WEB_CONCURRENCY        worker processes (default: CPU cores + 1, at least 2)
-  GUNICORN_THREADS       threads per worker (default 32: each open event stream holds one)
-  GUNICORN_WORKER_CLASS  gthread (default) or sync
+  GUNICORN_WORKER_CLASS  gevent (default), gthread or sync
+  GUNICORN_WORKER_CONNECTIONS  connections one gevent worker holds at once (default 3000)
+  GUNICORN_THREADS       threads per gthread worker (default 32)
   GUNICORN_ACCESSLOG     access log file, "-" for stdout (default), "" to switch it off
   GUNICORN_ERRORLOG      error log file, "-" for stderr (default)
   GUNICORN_LOGLEVEL      error log level (default info)
   GUNICORN_KEEPALIVE     seconds an idle keep-alive connection stays open (default 5)
   PROMETHEUS_MULTIPROC_DIR  where workers keep their metrics (default: a new temporary folder)
 
-Why gthread: bench/ballots.py measured it faster than sync for the ballot POST on a
-2-core machine (docs/benchmarks.md), it keeps client connections alive, and a
-long-lived Server-Sent Events stream holds one thread instead of a whole process.
+Why gevent: an open event stream (a phone on the results page, an overlay, a console)
+is a socket and a greenlet waiting on its poll's next snapshot, not a thread. Under
+gthread each stream held one of 3 x 32 threads, and about 96 viewers stopped the
+instance; under gevent one 2-core instance holds thousands of viewers while ballots
+and /healthz answer as before (bench/streams.py, docs/benchmarks.md). The worker
+patches the standard library before the app loads, so the live hub's threads, the
+Redis client and psycopg 3 (which detects the patch and waits cooperatively; see
+tests/test_gevent.py) all yield instead of blocking the process.
+
+Sizing for N live viewers (figures in docs/benchmarks.md, "Live viewers"):
+- connections: each viewer holds one worker connection, so workers x
+  GUNICORN_WORKER_CONNECTIONS must stay above N plus the requests in flight (3 x 3000 =
+  9000 by default), and `ulimit -n` above that;
+- memory: about 50 KB per viewer over the ~390 MiB the master and three workers take
+  (5,000 viewers measured at 628 MiB);
+- CPU: N x updates per second x 36-130 us per event. A busy poll updates every
+  VOTING_LIVE_MIN_INTERVAL (0.25 s): for thousands of viewers on two cores raise it to
+  0.5-1 s, or add instances behind nginx (deploy/nginx.conf).
 Each process keeps VOTING_DATABASE_POOL_SIZE (default 8) PostgreSQL connections, and
-its threads queue for them, so workers x pool size, across all instances, must stay
+its requests queue for them, so workers x pool size, across all instances, must stay
 within PostgreSQL's max_connections.
 
 Voter tokens never reach the logs (DESIGN.md rule 3): voting.logs.RedactingLogger
@@ -40,14 +56,15 @@ bind = [
     for address in os.environ.get("GUNICORN_BIND", "127.0.0.1:8000").split(",")
     if address.strip()
 ]
-# One more process than cores: a gthread worker spends part of each ballot waiting on
-# PostgreSQL and Redis with its GIL free, so 2 workers left a 2-core machine a quarter
-# idle; 3 gave 425-432 ballots/s against 337-372 (docs/benchmarks.md).
+# One more process than cores: a worker spends part of each ballot waiting on PostgreSQL
+# and Redis, so 2 workers left a 2-core machine a quarter idle; 3 gave 425-432 ballots/s
+# against 337-372 (docs/benchmarks.md).
 workers = int(os.environ.get("WEB_CONCURRENCY") or max(2, (os.cpu_count() or 1) + 1))
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS") or "gthread"
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS") or "gevent"
+# A worker that holds this many connections stops accepting, and the others take the next
+# ones: a crowd opening streams at once cannot pile onto one process without bound.
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS") or 3000)
 # gunicorn turns a sync worker with threads > 1 into gthread: sync means one thread.
-# Each open event stream (overlay, results page, console) holds one thread; streams hold
-# no database connection, so threads can outnumber the pool.
 threads = int(os.environ.get("GUNICORN_THREADS") or 32) if worker_class == "gthread" else 1
 # Streams are cut on shutdown and browsers reconnect: no need to wait long for them.
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT") or 10)

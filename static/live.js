@@ -99,6 +99,56 @@
     return { stop: stop };
   }
 
+  /* One stream per browser, however many tabs show the page.
+   *
+   * Browsers allow six HTTP/1.1 connections per host: seven tabs of the results page
+   * would each hold an event stream and freeze every other page of the site, the ballot
+   * included. So the tabs elect one (a Web Lock, held until that tab closes) to hold the
+   * stream and pass each event to the others over a BroadcastChannel; when it closes,
+   * the next tab takes the lock and opens the stream, from the last event id seen.
+   * Without those APIs each tab connects on its own, as before.
+   */
+  function share(url, handlers) {
+    if (!window.BroadcastChannel || !navigator.locks || !navigator.locks.request) {
+      return connect(url, handlers);
+    }
+    var name = "voting-live " + url;
+    var channel = new BroadcastChannel(name);
+    var lastId = null;
+    var leading = false;
+    channel.onmessage = function (message) {
+      var data = message.data || {};
+      if (leading) return;
+      if (data.id) lastId = data.id;
+      if (data.state) document.body.setAttribute("data-connection", data.state);
+      if (data.doc && handlers.tally) handlers.tally(data.doc);
+      if (data.revoked && handlers.revoked) handlers.revoked();
+    };
+    document.body.setAttribute("data-connection", "shared");
+    navigator.locks.request(name, function () {
+      leading = true;
+      var target = url;
+      if (lastId) target += (url.indexOf("?") < 0 ? "?" : "&") + "lastEventId=" + encodeURIComponent(lastId);
+      connect(target, {
+        quietMs: handlers.quietMs,
+        tally: function (doc) {
+          channel.postMessage({ doc: doc, id: doc.version, state: "live" });
+          handlers.tally(doc);
+        },
+        state: function (state) {
+          channel.postMessage({ state: state });
+          if (handlers.state) handlers.state(state);
+        },
+        revoked: function () {
+          channel.postMessage({ revoked: true });
+          if (handlers.revoked) handlers.revoked();
+        }
+      });
+      return new Promise(function () { /* held while this tab lives */ });
+    });
+    return { stop: function () { channel.close(); } };
+  }
+
   /* The places to show now: during the staged reveal only those revealed so far. */
   function shownPlaces(doc) {
     var rows = doc.results || [];
@@ -109,5 +159,5 @@
     return rows;
   }
 
-  window.VotingLive = { connect: connect, shownPlaces: shownPlaces };
+  window.VotingLive = { connect: connect, share: share, shownPlaces: shownPlaces };
 })();

@@ -127,5 +127,5 @@
     renderTieBreak(doc, shown.some(function (p) { return p.tied; }));
   }
 
-  window.VotingLive.connect(section.getAttribute("data-stream"), { tally: render });
+  window.VotingLive.share(section.getAttribute("data-stream"), { tally: render });
 })();

@@ -127,3 +127,46 @@ def test_results_page_refreshes_itself_without_javascript(
         assert "Final results from 3 ballots." in page.locator("#live-status").inner_text()
     finally:
         context.close()
+
+
+@pytest.mark.slow
+def test_tabs_share_one_stream_and_the_ballot_page_still_loads(
+    app: Flask,
+    live_server: str,
+    phone: Any,
+    make_poll: Callable[..., str],
+    mint: Callable[..., list[str]],
+) -> None:
+    """Eight tabs of the results page hold one stream between them (issue 11), not eight:
+    the browser's six connections per host stay free for the ballot page."""
+    from playwright.sync_api import expect
+
+    from tests.live_support import wait_until
+    from voting import live
+
+    slug = make_poll(results_mode="live", projects=THREE, title="Tabs")
+    tokens = mint(slug, 2)
+    tabs = []
+    for _ in range(8):
+        tab = phone.new_page()
+        tab.goto(f"{live_server}/p/{slug}/results")
+        tabs.append(tab)
+    hub = live.hub(app)
+    assert wait_until(lambda: hub.subscriber_count(slug) == 1, 10)
+    ballot = phone.new_page()
+    response = ballot.goto(f"{live_server}/p/{slug}", timeout=10_000)
+    assert response is not None and response.status == 200
+    assert post_ballot(live_server, slug, tokens[0], ["bias-lens"]) == 201
+    for tab in tabs:
+        expect(tab.locator('.place[data-project="bias-lens"] .votes')).to_have_text("1")
+    # The tab holding the stream closes: another takes it over, from the last event.
+    leaders = [t for t in tabs if t.evaluate("document.body.dataset.connection") == "live"]
+    assert leaders, [t.evaluate("document.body.dataset.connection") for t in tabs]
+    leaders[0].close()
+    rest = [t for t in tabs if t is not leaders[0]]
+    assert post_ballot(live_server, slug, tokens[1], ["bias-lens"]) == 201
+    for tab in rest:
+        expect(tab.locator('.place[data-project="bias-lens"] .votes')).to_have_text("2")
+    assert wait_until(lambda: hub.subscriber_count(slug) == 1, 10)
+    for tab in [*rest, ballot]:
+        tab.close()

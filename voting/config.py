@@ -100,7 +100,10 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_LOGIN_PER_IP": "20/minute",
     "RATELIMIT_LOGIN_PER_USERNAME": "30/hour",
     "RATELIMIT_LOGIN_PER_DEVICE": "10/minute",
-    "RATELIMIT_STREAM_PER_IP": "600/minute",
+    # Off (None): a hall of phones behind one conference NAT opens thousands of streams from
+    # one address, and a stream costs the server a socket (issue 11). Set it (say
+    # "600/minute") to cap reconnects per address again.
+    "RATELIMIT_STREAM_PER_IP": None,
     "RATELIMIT_DEVICE_TOKENS_PER_IP": "500/hour",
     "RATELIMIT_DEFAULT": "6000/minute",
     # GET /metrics (Prometheus) answers only with `Authorization: Bearer <this>`; None: the

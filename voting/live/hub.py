@@ -136,6 +136,12 @@ class LiveHub:
         with self._cond:
             return self._changes.get(slug, 0)
 
+    def watched(self, slug: str) -> Snapshot | None:
+        """The snapshot of a poll that streams here watch: kept current while they do."""
+        with self._cond:
+            snap = self._latest.get(slug)
+            return snap if snap is not None and self._subs.get(slug) else None
+
     def current(self, slug: str, ident: str, *, seen: int | None = None) -> Snapshot | None:
         """The current snapshot for a new stream: from the cache, else the database.
 

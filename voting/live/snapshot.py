@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 PUBLIC = "public"
@@ -34,6 +34,9 @@ class Documents:
     overlay_key_version: int
     # When the clock alone will change the documents (epoch seconds), if ever.
     next_change_at: float | None
+    # The poll's row id, so a stream can check an overlay key without asking the database
+    # (0 in a snapshot cached before this field existed: then the database is asked).
+    poll_id: int = 0
 
     def digest(self) -> str:
         body = {k: v for k, v in asdict(self).items()}
@@ -49,6 +52,11 @@ class Snapshot:
     version: int
     digest: str
     docs: Documents
+    # Each audience's (document digest, encoded tally event), filled by sse.tally_event once
+    # per snapshot: a crowd of streams sends the same bytes, encoded once, not per viewer.
+    encoded: dict[str, tuple[str, bytes]] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     @property
     def slug(self) -> str:

@@ -36,6 +36,20 @@ def parse_event_id(value: str | None) -> int | None:
     return int(value.strip())
 
 
+def tally_event(snap: Snapshot, audience: str) -> tuple[str, bytes]:
+    """This audience's document digest and `tally` event, encoded once per snapshot.
+
+    Every stream of an audience sends the same bytes: with thousands of viewers, encoding
+    the JSON per viewer would cost more than sending it.
+    """
+    found = snap.encoded.get(audience)
+    if found is None:
+        doc = snap.document(audience)
+        found = (doc_digest(doc), sse_event("tally", doc, event_id=snap.version).encode())
+        snap.encoded[audience] = found  # two streams racing here make equal values
+    return found
+
+
 def stream_events(
     hub: LiveHub,
     sub: Subscription,
@@ -43,7 +57,7 @@ def stream_events(
     first: Snapshot,
     *,
     key_version: int | None = None,
-) -> Iterator[str]:
+) -> Iterator[bytes]:
     """The SSE body: the current snapshot at once, then changes (coalesced) and heartbeats.
 
     Ends (and unsubscribes) after LIVE_STREAM_SECONDS, when the hub closes, when the poll
@@ -51,9 +65,9 @@ def stream_events(
     """
     try:
         retry = hub.retry_ms + random.randint(0, 2000)  # spreads a reconnect storm
-        doc = first.document(audience)
-        yield sse_event("tally", doc, event_id=first.version, retry_ms=retry)
-        sent_version, sent_digest = first.version, doc_digest(doc)
+        sent_digest, event = tally_event(first, audience)
+        yield b"retry: %d\n" % retry + event
+        sent_version = first.version
         started = last_write = last_event = time.monotonic()
         while True:
             now = time.monotonic()
@@ -70,18 +84,19 @@ def stream_events(
                 if snap.ident != sub.ident:
                     return  # the poll was made again under this slug: start over
                 if audience == OVERLAY and snap.docs.overlay_key_version != key_version:
-                    yield sse_event("revoked", {"message": "This overlay link was replaced."})
+                    yield sse_event(
+                        "revoked", {"message": "This overlay link was replaced."}
+                    ).encode()
                     return
-                doc = snap.document(audience)
                 sent_version = snap.version
-                digest = doc_digest(doc)
+                digest, event = tally_event(snap, audience)
                 if digest != sent_digest:
-                    yield sse_event("tally", doc, event_id=snap.version)
+                    yield event
                     sent_digest = digest
                     last_write = last_event = time.monotonic()
                     continue
             if time.monotonic() - last_write >= hub.heartbeat - 0.05:
-                yield sse_event("heartbeat", {"now": int(time.time() * 1000)})
+                yield b'event: heartbeat\ndata: {"now":%d}\n\n' % int(time.time() * 1000)
                 last_write = time.monotonic()
     finally:
         hub.unsubscribe(sub)

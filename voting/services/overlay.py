@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from flask import current_app
 
 from voting import live
@@ -29,7 +31,17 @@ def overlay_url(poll: Poll) -> str:
     return public_url("overlay.show", slug=poll.slug, key=overlay_key(poll))
 
 
-def check_overlay_key(poll: Poll, key: str | None) -> bool:
+class KeyedPoll(Protocol):
+    """What an overlay key is checked against: a Poll, or a live snapshot's note of one."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def overlay_key_version(self) -> int: ...
+
+
+def check_overlay_key(poll: KeyedPoll, key: str | None) -> bool:
     """True when the key was signed for this poll's current overlay version."""
     if not key:
         return False

@@ -59,8 +59,13 @@ def results(slug: str) -> ResponseReturnValue:
     audience = live.ORGANIZER if organizer else live.PUBLIC
     etag = published.document_etag(snap, audience)
     if published.unchanged(etag):
-        return published.not_modified(etag)
-    return published.conditional(published.document(snap, audience), etag)
+        response = published.not_modified(etag)
+    else:
+        response = published.conditional(published.document(snap, audience), etag)
+    if organizer:
+        # Counts the public may not see yet: no cache (nginx's micro-cache included) keeps it.
+        response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 @bp.get("/polls/<slug>/receipts")

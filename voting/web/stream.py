@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+from dataclasses import dataclass
+
+from flask import Blueprint, Response, current_app, request
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
@@ -10,13 +12,40 @@ from voting import live
 from voting.domain.errors import InvalidToken, NotFound
 from voting.extensions import db, limiter
 from voting.services import overlay, polls
-from voting.web.limits import address_key, setting
+from voting.web.limits import address_key
 
 bp = Blueprint("stream", __name__, url_prefix="/api")
 
 
+@dataclass(frozen=True)
+class _Known:
+    """A poll as this instance's live snapshot knows it: enough to open a stream."""
+
+    id: int
+    slug: str
+    ident: str
+    overlay_key_version: int
+
+
+def _known(slug: str) -> _Known:
+    """The poll from the snapshot that streams here already watch, else the database.
+
+    A crowd opening streams on a poll that is already watched costs no query: the
+    snapshot, kept current by the hub while streams watch, has the poll's identity and
+    overlay key version.
+    """
+    snap = live.hub().watched(slug)
+    if snap is not None and snap.docs.poll_id:
+        docs = snap.docs
+        return _Known(docs.poll_id, docs.slug, docs.ident, docs.overlay_key_version)
+    poll = polls.get_poll(slug)
+    return _Known(poll.id, poll.slug, live.poll_ident(poll), poll.overlay_key_version)
+
+
+# Exempt from RATELIMIT_DEFAULT, and from the per-address limit unless it is set: viewers
+# behind one NAT are never refused by default, and opening a stream costs no Redis call.
 @bp.get("/polls/<slug>/events")
-@limiter.limit(setting("RATELIMIT_STREAM_PER_IP"), key_func=address_key)
+@limiter.exempt
 def events(slug: str) -> ResponseReturnValue:
     """`tally` events (the results JSON plus `version`, which is also the event id) and heartbeats.
 
@@ -24,7 +53,11 @@ def events(slug: str) -> ResponseReturnValue:
     the public document; a logged-in organizer the organizer one, unless ?view=public asks
     for what the audience sees (a projected results page).
     """
-    poll = polls.get_poll(slug)
+    per_address = current_app.config["RATELIMIT_STREAM_PER_IP"]
+    if per_address:
+        with limiter.limit(per_address, key_func=address_key):
+            pass
+    poll = _known(slug)
     key = request.args.get("key")
     if key is not None:
         if not overlay.check_overlay_key(poll, key):
@@ -37,7 +70,7 @@ def events(slug: str) -> ResponseReturnValue:
     seen = live.parse_event_id(
         request.headers.get("Last-Event-ID") or request.args.get("lastEventId")
     )
-    ident, key_version, slug = live.poll_ident(poll), poll.overlay_key_version, poll.slug
+    ident, key_version, slug = poll.ident, poll.overlay_key_version, poll.slug
     # Give the request's connection back now. The stream may last minutes, and a snapshot
     # missing from the cache is computed in its own app context, with a connection of its
     # own: holding ours meanwhile would need two per opening stream, and a crowd opening

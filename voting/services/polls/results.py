@@ -128,6 +128,7 @@ def live_documents(slug: str) -> live.Documents | None:
         organizer=results_document(poll, standing, organizer=True),
         overlay_key_version=poll.overlay_key_version,
         next_change_at=change.timestamp() if change else None,
+        poll_id=poll.id,
     )
 
 

@@ -96,7 +96,9 @@ def _back_link(poll: Poll) -> str:
     return base
 
 
+# A hall opens this page from one conference NAT: no per-address limit (issue 11).
 @bp.get("/p/<slug>/results")
+@limiter.exempt
 def results_page(slug: str) -> ResponseReturnValue:
     """The public results, within the results mode; live over the event stream with
     JavaScript, and refreshing by itself without it."""
