@@ -209,6 +209,7 @@ def login_cookie(port: int, username: str, password: str) -> str:
         resp = conn.getresponse()
         resp.read()
         assert resp.status in (302, 303), f"the login answered {resp.status}"
-        return (resp.getheader("Set-Cookie") or "").split(";")[0]
+        # Every cookie it set (the session, and the device's sign-in mark), as one header.
+        return "; ".join(c.split(";")[0] for c in resp.msg.get_all("Set-Cookie") or [])
     finally:
         conn.close()
