@@ -95,7 +95,8 @@ def _back_link(poll: Poll) -> str:
 @bp.get("/p/<slug>/results")
 def results_page(slug: str) -> ResponseReturnValue:
     """The public results, within the results mode; live over the event stream with
-    JavaScript, and refreshing by itself without it."""
+    JavaScript, and refreshing by itself without it. `?screen=projector` sets it in large
+    type for a venue screen."""
     poll = polls.get_poll(slug)
     doc = polls.results_view(poll)
     return render_template(
@@ -104,6 +105,7 @@ def results_page(slug: str) -> ResponseReturnValue:
         doc=doc,
         shown=shown_places(doc),
         refresh=refresh_hint(poll, doc["status"]),
+        projector=request.args.get("screen") == "projector",
         board_published=receipts.publication(poll, doc["status"]).published,
         # view=public: an organizer's browser gets what the room sees (it may be projected).
         stream_url=url_for("stream.events", slug=poll.slug, view="public"),
