@@ -62,7 +62,7 @@ def cast_weighted(app: Flask, slug: str, tokens: list[str]) -> None:
 def test_overlay_key_options_and_headers(
     app: Flask, client: FlaskClient, make_poll: Callable[..., str]
 ) -> None:
-    slug = make_poll()
+    slug = make_poll(eligibility="open")
     path = overlay_path(app, slug)
     assert client.get(f"/overlay/{slug}").status_code == 403
     assert client.get(f"/overlay/{slug}?key=forged").status_code == 403
@@ -170,6 +170,7 @@ def test_the_reveal_step_by_step_in_chromium(
 ) -> None:
     slug = make_poll(
         results_mode="live",
+        eligibility="open",  # the QR code leads to a voting pass (invite polls show none)
         title="NumHack Community Favorite",
         closes_at=utcnow() + timedelta(minutes=25),
     )

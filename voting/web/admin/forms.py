@@ -68,6 +68,7 @@ class PollForm(ConsoleForm):
 
     slug = StringField(filters=[_text])
     title = StringField(filters=[_text])
+    award = StringField(filters=[_text])
     description = TextAreaField(filters=[_text])
     method = StringField(default=Method.PLURALITY, filters=[_text])
     eligibility = StringField(default=Eligibility.INVITE, filters=[_text])
@@ -125,6 +126,7 @@ class PollForm(ConsoleForm):
         return polls.PollSpec(
             slug=slug,
             title=self.title.data,
+            award=self.award.data or "",
             description=self.description.data.strip(),
             method=self.method.data,
             max_choices=int(raw_max) if self.method.data == Method.APPROVAL and raw_max else None,
@@ -163,6 +165,7 @@ def poll_values(poll: Poll | None, tz: str) -> dict[str, Any]:
     return {
         "slug": poll.slug,
         "title": poll.title,
+        "award": poll.award,
         "description": poll.description,
         "method": poll.method,
         "max_choices": str(poll.max_choices) if poll.method == Method.APPROVAL else "",

@@ -145,12 +145,11 @@ def _seconds_until(moment: datetime | None) -> int | None:
 
 
 def _claim_url(poll: Poll) -> str | None:
-    """Where a visitor without a token gets one: roster claim, or an open poll's pass."""
-    if poll.eligibility == Eligibility.ROSTER:
-        return url_for("claim.claim", slug=poll.slug)
+    """Where a visitor without a token gets one: the roster claim, an open poll's pass, or
+    (invite polls) the page that takes a voting card's printed code."""
     if poll.eligibility == Eligibility.OPEN:
         return url_for("claim.join", slug=poll.slug)
-    return None
+    return url_for("claim.claim", slug=poll.slug)
 
 
 @bp.get("/p/<slug>")
