@@ -18,6 +18,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, ValidationError
 
 from voting.domain.statuses import Eligibility, Method, ResultsMode
+from voting.domain.submissions import slugify
 from voting.models import Poll
 from voting.services import polls, projects
 from voting.web.admin.timezones import local_input, parse_local, zone
@@ -152,8 +153,9 @@ class NewPollForm(PollForm):
             raise ValidationError("Pick another slug: 'new' is taken by the console itself.")
 
     def new_slug(self) -> str:
-        """The slug as typed, trimmed and in lowercase."""
-        return str(self.slug.data).strip().lower()
+        """The slug as typed, trimmed and in lowercase; left empty, made from the title."""
+        typed = str(self.slug.data or "").strip().lower()
+        return typed or slugify(str(self.title.data or ""))
 
 
 def poll_values(poll: Poll | None, tz: str) -> dict[str, Any]:

@@ -159,12 +159,15 @@ def ballot(slug: str) -> ResponseReturnValue:
     visitor = visitor_for(poll)
     state = page_state(poll, status, visitor)
     if state == PageState.CLOSED:
-        return render_template("notice.html", kind="closed", poll=poll, receipt=visitor.receipt)
+        return render_template(
+            "notice.html", kind="closed", poll=poll, receipt=visitor.receipt, status=status
+        )
     if state == PageState.VOTED:
         return render_template(
             "receipt.html",
             poll=poll,
             receipt=visitor.receipt,
+            voted_for=receipts.voted_for(poll, visitor.receipt or ""),
             already=True,
             board_published=receipts.publication(poll, status).published,
         )
@@ -250,6 +253,7 @@ def receipt(slug: str) -> ResponseReturnValue:
         "receipt.html",
         poll=poll,
         receipt=visitor.receipt,
+        voted_for=receipts.voted_for(poll, visitor.receipt),
         already=False,
         board_published=receipts.publication(poll).published,
     )
