@@ -167,6 +167,7 @@ def test_the_reveal_step_by_step_in_chromium(
     make_poll: Callable[..., str],
     mint: Callable[..., list[str]],
     screenshots: Path,
+    tmp_path: Path,
 ) -> None:
     slug = make_poll(
         results_mode="live",
@@ -206,7 +207,7 @@ def test_the_reveal_step_by_step_in_chromium(
         page.wait_for_function(
             "document.querySelector('.row[data-rank=\"1\"] .count')?.textContent === '15'"
         )
-        screenshot(page, screenshots, "overlay-open.png")
+        screenshot(page, tmp_path, "overlay-open.png")  # the README's: test_overlay_lengths.py
 
         with app.app_context():
             polls.close_poll(slug, actor="test")
@@ -258,7 +259,7 @@ def test_the_reveal_step_by_step_in_chromium(
         assert final["status"] == "revealed" and final["tie_seed"]
         assert final["tie_seed"] in text(page, "#seed")
         assert page.evaluate("window.notReloaded") is True
-        screenshot(page, screenshots, "overlay-winner.png")
+        screenshot(page, tmp_path, "overlay-winner.png")  # the README's: test_overlay_lengths.py
     finally:
         page.close()
         stream.close()
@@ -273,7 +274,7 @@ def test_podium_layout_light_theme(
     stage: Any,
     make_poll: Callable[..., str],
     mint: Callable[..., list[str]],
-    screenshots: Path,
+    tmp_path: Path,
 ) -> None:
     slug = make_poll(results_mode="sealed", title="NumHack Community Favorite")
     cast_weighted(app, slug, mint(slug, sum(WEIGHTS.values())))
@@ -309,7 +310,9 @@ def test_podium_layout_light_theme(
             )
         page.wait_for_function("document.querySelector('.stage')?.dataset.status === 'revealed'")
         assert ranking[0]["team"] in text(page, ".pillar-column[data-rank='1'] .card-team")
-        screenshot(page, screenshots, "overlay-podium-light.png")
+        screenshot(
+            page, tmp_path, "overlay-podium-light.png"
+        )  # the README's: test_overlay_lengths.py
     finally:
         page.close()
 

@@ -102,10 +102,7 @@ def test_bars_fill_inside_their_cards(
             assert abs(share - votes / top) < 0.06, (rank, votes, share)
         assert LONG_TITLE in page.locator("h1").inner_text()
         if viewer.case in ("phone-js", "laptop-nojs"):
-            page.screenshot(
-                path=str(screenshots / f"results-{viewer.case.split('-')[0]}.png"),
-                full_page=viewer.case == "phone-js",
-            )
+            page.screenshot(path=str(screenshots / f"results-{viewer.case.split('-')[0]}.png"))
     finally:
         page.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
@@ -73,3 +74,60 @@ def test_json_and_the_console_carry_theirs(
     assert login.headers["Cache-Control"] == "no-store"
     assert login.headers["X-Frame-Options"] == "DENY"
     assert login.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
+
+
+def test_every_attendee_page_and_the_overlay_can_take_the_ballot_pages_policy(
+    app: Flask, client: FlaskClient, make_poll: Callable[..., str], mint: Callable[..., list[str]]
+) -> None:
+    """Walk every page an attendee or the stream opens: each carries nosniff and a referrer
+    policy, and holds nothing (inline style, inline script) that the ballot page's
+    Content-Security-Policy would block, so that one policy can cover them all."""
+    from voting.services import ballots, overlay, polls
+
+    live = make_poll(results_mode="live")
+    roster = make_poll(eligibility="roster")
+    open_poll = make_poll(eligibility="open")
+    tokens = mint(live, 2)
+    with app.app_context():
+        ballots.cast_ballot(live, tokens[0], ["flood-watch"])
+        key_url = overlay.overlay_url(polls.get_poll(live))
+    ballot_csp = client.get(f"/p/{live}").headers["Content-Security-Policy"]
+    assert "'unsafe-inline'" not in ballot_csp
+    paths = [
+        "/",
+        "/no-such-page",
+        "/v/not-a-token",
+        f"/p/{live}",
+        f"/p/{live}?q=zzzz",
+        f"/p/{live}/project/flood-watch",
+        f"/p/{live}/results",
+        f"/p/{live}/results?screen=projector",
+        f"/p/{live}/receipts",
+        f"/p/{roster}/claim",
+        f"/p/{live}/claim",
+        f"/p/{open_poll}/join",
+        key_url.removeprefix(app.config["BASE_URL"]),
+    ]
+    client.get(f"/v/{tokens[1]}")
+    page = client.get(f"/p/{live}").get_data(as_text=True)
+    confirm = client.post(
+        f"/p/{live}/confirm", data={"csrf_token": csrf_from(page), "choice": "flood-watch"}
+    )
+    answers = [(path, client.get(path)) for path in paths] + [("confirm", confirm)]
+    cast = client.post(
+        f"/p/{live}/cast",
+        data={"csrf_token": csrf_from(confirm.get_data(as_text=True)), "choice": "flood-watch"},
+    )
+    answers.append(("receipt", client.get(cast.headers["Location"])))
+    for path, response in answers:
+        assert response.status_code < 500, path
+        assert response.headers["X-Content-Type-Options"] == "nosniff", path
+        assert response.headers["Referrer-Policy"] in ("same-origin", "no-referrer"), path
+        html = response.get_data(as_text=True)
+        assert not re.search(r"<[^>]+\sstyle=", html), f"inline style on {path}"
+        assert "<style" not in html, path
+        inline = re.findall(r"<script(?![^>]*\bsrc=)(?![^>]*application/json)[^>]*>", html)
+        assert inline == [], f"inline script on {path}"
+        csp = response.headers.get("Content-Security-Policy")
+        if csp:
+            assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp, path
