@@ -41,7 +41,6 @@
       });
       const d = count.dataset;
       count.textContent = shown === cards.length ? d.all : shown ? d.some.replace("{n}", shown) : d.none;
-      // A way back from a search that found nothing, and no Continue with nothing to pick.
       if (clear) clear.hidden = !["q", "category", "theme"].some((k) => field(k).trim());
       if (bar) bar.hidden = !shown && !$$("input[name=choice]:checked").length;
       const url = new URL(location.href);
