@@ -1,6 +1,6 @@
 """Gunicorn settings for production: run `gunicorn -c gunicorn.conf.py` from the repository.
 
-The app also needs DATABASE_URL, REDIS_URL and SECRET_KEY (see DESIGN.md). These
+The app also needs DATABASE_URL, REDIS_URL and SECRET_KEY (README, "Running in production"). These
 environment variables tune the server:
 
   GUNICORN_BIND          address(es) to listen on, comma-separated (default 127.0.0.1:8000)
@@ -36,7 +36,7 @@ Each process keeps VOTING_DATABASE_POOL_SIZE (default 8) PostgreSQL connections,
 its requests queue for them, so workers x pool size, across all instances, must stay
 within PostgreSQL's max_connections.
 
-Voter tokens never reach the logs (DESIGN.md rule 3): voting.logs.RedactingLogger
+Voter tokens never reach the logs (README, "GET never spends a token"): voting.logs.RedactingLogger
 replaces the path segment after /v/, any token= query value and the cookie header with
 [redacted], in the access log and in error-log messages alike.
 """

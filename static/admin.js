@@ -18,6 +18,19 @@
     }
   });
 
+  // The new-poll form: the slug follows the title until the organizer types one.
+  var slug = document.querySelector('input[data-from="title"]');
+  var title = document.getElementById("title");
+  if (slug && title) {
+    var typed = slug.value !== "";
+    var slugOf = function (text) {
+      return text.normalize("NFKD").replace(/[\u0300-\u036f]/g, "").toLowerCase()
+        .replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 80).replace(/-+$/, "");
+    };
+    slug.addEventListener("input", function () { typed = slug.value !== ""; });
+    title.addEventListener("input", function () { if (!typed) slug.value = slugOf(title.value); });
+  }
+
   // Time zones: without a chosen zone the server shows UTC; show the browser's zone instead.
   var browserZone = "";
   try { browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { browserZone = ""; }
@@ -26,6 +39,7 @@
       select.value = browserZone;
     }
   });
+  var browserIsUtc = /^(Etc\/)?(UTC|UCT|GMT|Universal|Zulu|Greenwich)(0|[+-]0)?$/.test(browserZone);
   function localTimes(root) {
     if (document.body.getAttribute("data-tz-auto") !== "1" || !browserZone) return;
     var parts = { weekday: "short", day: "2-digit", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short" };
@@ -35,6 +49,9 @@
       var when = new Date(el.getAttribute("datetime"));
       if (isNaN(when)) return;
       el.textContent = (el.hasAttribute("data-seconds") ? precise : format).format(when);
+      // A browser on UTC already reads UTC: the "(… UTC)" beside it would say it twice.
+      var utc = el.nextElementSibling;
+      if (browserIsUtc && utc && utc.classList.contains("utc")) utc.hidden = true;
     });
   }
   localTimes(document);

@@ -18,6 +18,17 @@
     const text = cards.map((c) => fold($$("h2, p:not(.own)", c).map((e) => e.textContent).join(" ")));
     const chips = cards.map((c) => $$("p:nth-of-type(2) span", c).map((e) => e.textContent));
     const field = (name) => (form.elements[name] ? form.elements[name].value : "");
+    const clear = $("#clear");
+    const bar = $("#ballot .bar");
+    if (clear) {
+      clear.addEventListener("click", (e) => {
+        e.preventDefault();
+        form.reset();
+        for (const k of ["q", "category", "theme"]) if (form.elements[k]) form.elements[k].value = "";
+        apply();
+        if (form.elements.q) form.elements.q.focus();
+      });
+    }
     const apply = () => {
       const words = fold(field("q")).split(/\s+/).filter(Boolean);
       const cat = field("category");
@@ -30,6 +41,8 @@
       });
       const d = count.dataset;
       count.textContent = shown === cards.length ? d.all : shown ? d.some.replace("{n}", shown) : d.none;
+      if (clear) clear.hidden = !["q", "category", "theme"].some((k) => field(k).trim());
+      if (bar) bar.hidden = !shown && !$$("input[name=choice]:checked").length;
       const url = new URL(location.href);
       for (const k of ["q", "category", "theme"]) {
         const v = field(k).trim();

@@ -13,6 +13,8 @@
   var slots = {}; // rank -> element, for the reveal board
   var slotCount = 0;
   var spotlightRank = null;
+  // The prize the winner card names: the poll's award, else its title.
+  var award = stage.getAttribute("data-award") || "Community Favorite";
 
   function $(id) { return document.getElementById(id); }
 
@@ -60,7 +62,10 @@
     var mm = (m < 10 ? "0" : "") + m;
     var ss = (s < 10 ? "0" : "") + s;
     var text = h > 0 ? h + ":" + mm + ":" + ss : mm + ":" + ss;
-    $("clock").textContent = text;
+    if ($("clock").textContent !== text) {
+      $("clock").textContent = text;
+      fitWidth($("clock"), 100, 40);
+    }
     if (doc.status === "draft") $("message-sub").textContent = "in " + text;
   }
 
@@ -122,8 +127,12 @@
     setDensity(Math.min(top, places.length));
   }
 
+  /* Compact rows for more than ten places, or when ten do not fit under a two-line title. */
   function setDensity(n) {
-    stage.classList.toggle("dense", n > 10);
+    var board = $("board");
+    stage.classList.remove("dense");
+    var crowded = n > 10 || (!board.hidden && board.scrollHeight > board.clientHeight + 1);
+    stage.classList.toggle("dense", crowded);
   }
 
   /* The staged reveal as bars: a slot per place 1..N, filled from the bottom up. */
@@ -155,6 +164,7 @@
         var column = el("div", "pillar-column");
         column.setAttribute("data-rank", rank);
         var card = el("div", "card");
+        if (rank === 1) card.appendChild(el("span", "card-award", award));
         card.appendChild(el("span", "card-name", ""));
         card.appendChild(el("span", "card-team", ""));
         card.appendChild(el("span", "card-votes", ""));
@@ -222,9 +232,7 @@
     card.hidden = false;
     card.setAttribute("data-kind", winner ? "winner" : "spotlight");
     card.classList.toggle("leader", leads(best));
-    card.querySelector(".winner-label").textContent = winner
-      ? "Community Favorite"
-      : ordinal(best.rank) + " place";
+    card.querySelector(".winner-label").textContent = winner ? award : ordinal(best.rank) + " place";
     $("winner-title").textContent = best.title;
     fit($("winner-title"), winner ? 88 : 68, 36);
     $("winner-team").textContent = best.team ? "by " + best.team : "";
@@ -242,6 +250,26 @@
       void card.offsetWidth;
       card.classList.add("enter");
       spotlightRank = best.rank;
+    }
+  }
+
+  /* Shrink a one-line figure until it fits its card ("1:58:06" where "24:58" fits at 100px). */
+  function fitWidth(node, largest, smallest) {
+    var size = largest;
+    node.style.fontSize = size + "px";
+    while (size > smallest && node.scrollWidth > node.clientWidth) {
+      size -= 4;
+      node.style.fontSize = size + "px";
+    }
+  }
+
+  /* Shrink a title until it takes at most `lines` lines. */
+  function fitLines(node, largest, smallest, lines) {
+    var size = largest;
+    node.style.fontSize = size + "px";
+    while (size > smallest && node.getBoundingClientRect().height > size * 1.08 * lines + 2) {
+      size -= 2;
+      node.style.fontSize = size + "px";
     }
   }
 
@@ -277,6 +305,7 @@
     stage.setAttribute("data-mode", doc.results_mode || "");
     stage.querySelector(".badge").textContent = BADGES[status] || "Community Favorite";
     $("turnout").textContent = numbers.format(doc.turnout);
+    fitWidth($("turnout"), 100, 40);
     var liveBoard = status === "open" && places.length > 0;
     var reveal = status === "revealing" || status === "revealed";
     stage.classList.toggle("has-board", liveBoard || reveal);
@@ -309,6 +338,7 @@
     tick();
   }
 
+  fitLines($("title"), 54, 40, 2);
   render();
   setInterval(tick, 250);
 

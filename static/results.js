@@ -5,26 +5,40 @@
   var section = document.querySelector(".live-results");
   if (!section || !window.EventSource) return;
 
-  function plural(n, word) { return n + " " + word + (n === 1 ? "" : "s"); }
+  // Every sentence comes from the page (data-*), in its language; plural forms by CLDR rule.
+  var lang = document.documentElement.lang || "en";
+  var rules = new Intl.PluralRules(lang);
+  var numbers = new Intl.NumberFormat(lang);
+
+  function says(name, n) {
+    var text = n === undefined
+      ? section.getAttribute("data-" + name)
+      : section.getAttribute("data-" + name + "-" + rules.select(n)) ||
+        section.getAttribute("data-" + name + "-other");
+    return (text || "").replace("{n}", n === undefined ? "" : numbers.format(n));
+  }
 
   function statusLine(doc) {
     switch (doc.status) {
-      case "draft": return "Voting has not opened yet.";
-      case "open": return "Voting is open: " + plural(doc.turnout, "ballot") + " so far.";
-      case "closed": return "Voting has closed with " + plural(doc.turnout, "ballot") + ". The results will be revealed soon.";
-      case "revealing": return "Revealing the results: " + doc.reveal_step + " of " + doc.places + " places so far, from " + plural(doc.turnout, "ballot") + ".";
-      default: return "Final results from " + plural(doc.turnout, "ballot") + ".";
+      case "draft": return says("draft");
+      case "open": return says("open", doc.turnout);
+      case "closed": return says("closed", doc.turnout);
+      case "revealing":
+        return says("revealing", doc.turnout)
+          .replace("{step}", doc.reveal_step)
+          .replace("{places}", doc.places);
+      default: return says("revealed", doc.turnout);
     }
   }
 
   function note(doc, shown) {
     if (doc.status === "revealing") {
       var left = doc.places - (doc.reveal_step || 0);
-      if (left === 1) return "First place is still to come.";
-      if (left > 1) return "Places 1 to " + left + " are still to come.";
+      if (left === 1) return says("first-left");
+      if (left > 1) return section.getAttribute("data-places-left").replace("{n}", left);
       return "";
     }
-    if (!shown.length && doc.status !== "draft") return "The results will be shown when the organizers reveal them.";
+    if (!shown.length && doc.status !== "draft") return says("hidden");
     return "";
   }
 
@@ -73,7 +87,7 @@
     var seed = document.getElementById("live-seed");
     seed.textContent = "";
     if (doc.tie_seed) {
-      seed.appendChild(document.createTextNode("Tie-break seed: "));
+      seed.appendChild(document.createTextNode(says("seed") + " "));
       var code = document.createElement("code");
       code.textContent = doc.tie_seed;
       seed.appendChild(code);
@@ -104,8 +118,10 @@
         name.appendChild(span("place-team"));
         li.appendChild(name);
         li.appendChild(span("votes"));
-        var bar = span("bar");
-        bar.appendChild(span(""));
+        var bar = document.createElement("meter");
+        bar.className = "place-bar";
+        bar.min = 0;
+        bar.setAttribute("aria-hidden", "true");
         li.appendChild(bar);
       }
       // Gold (the winner's frame) only for a winner someone voted for.
@@ -118,8 +134,10 @@
       li.querySelector(".place-rank").textContent = place.rank;
       li.querySelector("strong").textContent = place.title;
       li.querySelector(".place-team").textContent = place.team;
-      li.querySelector(".votes").textContent = place.votes;
-      li.querySelector(".bar > span").style.width = (max ? (100 * place.votes) / max : 0) + "%";
+      li.querySelector(".votes").textContent = numbers.format(place.votes);
+      var meter = li.querySelector(".place-bar");
+      meter.max = max || 1;
+      meter.value = place.votes;
       return li;
     });
     list.textContent = "";

@@ -6,8 +6,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from html.parser import HTMLParser
 from pathlib import Path
 
+import flask_babel
 import pytest
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
@@ -15,10 +17,14 @@ from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from tests.support import csrf_from
 from voting.config import ROOT
+from voting.extensions import db
 from voting.i18n import moment, plural_variants
+from voting.models import Poll, Project
+from voting.services import ballots, polls
 
 TRANSLATIONS = ROOT / "translations"
 LANGUAGES = sorted(p.name for p in TRANSLATIONS.iterdir() if (p / "LC_MESSAGES").is_dir())
@@ -213,3 +219,176 @@ def test_the_compiled_catalog_matches_its_source(lang: str) -> None:
         mo = {_key(m.id): _key(m.string) for m in read_mo(f) if m.id}
     assert mo == po, "run: pybabel compile -d translations"
     assert Path(folder / "messages.mo").stat().st_size > 1000
+
+
+# -- every attendee page, rendered with a catalog that marks what it translated ---------------
+
+
+class _Marked:
+    """A catalog that "translates" every message into ⟦message⟧, so that any text on a page
+    outside the marks was never passed through gettext."""
+
+    def gettext(self, message: str) -> str:
+        return f"⟦{message}⟧"
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return f"⟦{singular if n == 1 else plural}⟧"
+
+    def pgettext(self, context: str, message: str) -> str:
+        return self.gettext(message)
+
+    def npgettext(self, context: str, singular: str, plural: str, n: int) -> str:
+        return self.ngettext(singular, plural, n)
+
+    ugettext, ungettext, upgettext, unpgettext = gettext, ngettext, pgettext, npgettext
+
+
+class _Text(HTMLParser):
+    """The text a person reads or hears on a page: text nodes and the attributes read aloud
+    or shown (alt, title, aria-label, placeholder, and data-* sentences that scripts show)."""
+
+    SKIP = frozenset({"script", "style", "code", "title"})
+    SPOKEN = frozenset({"alt", "title", "aria-label", "placeholder"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self._skipping: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.SKIP:
+            self._skipping.append(tag)
+        for name, value in attrs:
+            if value and (name in self.SPOKEN or (name.startswith("data-") and " " in value)):
+                self.parts.append(value)
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._skipping and self._skipping[-1] == tag:
+            self._skipping.pop()
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.parts.append(data)
+
+
+def untranslated(html: str, known: set[str]) -> list[str]:
+    """Words on the page that came from neither the catalog nor the poll's own data."""
+    parser = _Text()
+    parser.feed(html)
+    text = " ".join(parser.parts)
+    while re.search(r"⟦[^⟦⟧]*⟧", text):
+        text = re.sub(r"⟦[^⟦⟧]*⟧", " ", text)
+    for value in sorted(known, key=len, reverse=True):
+        text = text.replace(value, " ")
+    text = re.sub(r"\b[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}\b", " ", text)  # receipt codes
+    return re.findall(r"[^\W\d_]{2,}", text)
+
+
+def _known_data(app: Flask, slugs: list[str]) -> set[str]:
+    """What a page may show untranslated: titles, names, codes, the languages' own names."""
+    known = {"EN", "ES", "Español", "English", "UTC", "YouTube", "GitHub"}
+    with app.app_context():
+        for project in db.session.execute(select(Project)).scalars():
+            known |= {
+                project.title,
+                project.team,
+                project.category,
+                project.theme,
+                project.summary,
+                project.description,
+            }
+            known |= set(project.members.split("; "))
+        for poll in db.session.execute(select(Poll).where(Poll.slug.in_(slugs))).scalars():
+            known |= {poll.title, poll.description, poll.tie_seed, poll.tie_seed_hash}
+    return {k for k in known if k}
+
+
+def test_no_attendee_page_shows_an_untranslated_word(
+    app: Flask,
+    client: FlaskClient,
+    make_poll: Callable[..., str],
+    mint: Callable[..., list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every page an attendee can reach, in each state: all its words pass through gettext."""
+    live = make_poll(results_mode="live", title="Pages")
+    hidden = make_poll(results_mode="hidden", method="approval", max_choices=3, title="Pages")
+    roster = make_poll(eligibility="roster", title="Pages")
+    open_poll = make_poll(eligibility="open", title="Pages")
+    later = make_poll(open_=False, title="Pages")
+    tokens = mint(live, 3) + mint(hidden, 2)
+    with app.app_context():
+        ballots.cast_ballot(live, tokens[0], ["flood-watch"])
+        ballots.cast_ballot(live, tokens[1], ["crop-doctor"])
+        ballots.cast_ballot(hidden, tokens[3], ["flood-watch", "crop-doctor"])
+    monkeypatch.setattr(flask_babel.Domain, "get_translations", lambda self: _Marked())
+    es = {"Accept-Language": "es"}
+
+    pages: list[tuple[str, str]] = []
+
+    def visit(path: str, **kwargs: object) -> str:
+        response = client.get(path, headers=es, **kwargs)  # type: ignore[arg-type]
+        assert response.status_code < 500, path
+        html = response.get_data(as_text=True)
+        pages.append((path, html))
+        return html
+
+    visit("/")
+    visit("/no-such-page")
+    visit("/v/not-a-token")
+    for slug in (live, hidden, roster, open_poll, later):
+        visit(f"/p/{slug}")
+        visit(f"/p/{slug}?q=zzzz")
+        visit(f"/p/{slug}/project/flood-watch")
+        visit(f"/p/{slug}/results")
+        visit(f"/p/{slug}/receipts")
+    visit(f"/p/{roster}/claim")
+    visit(f"/p/{open_poll}/join")
+    # With a voting link: the ballot, the confirm page, the receipt, the revote notice.
+    client.get(f"/v/{tokens[2]}")
+    ballot = visit(f"/p/{live}")
+    confirm = client.post(
+        f"/p/{live}/confirm",
+        data={"csrf_token": csrf_from(ballot), "choice": "flood-watch"},
+        headers=es,
+    )
+    pages.append(("confirm", confirm.get_data(as_text=True)))
+    cast = client.post(
+        f"/p/{live}/cast",
+        data={"csrf_token": csrf_from(confirm.get_data(as_text=True)), "choice": "flood-watch"},
+        headers=es,
+    )
+    visit(cast.headers["Location"])
+    visit(f"/p/{live}")  # already voted
+    client.get(f"/v/{tokens[4]}")
+    visit(f"/p/{hidden}")
+    # Every state of the results page, and the closed and revealed ballot pages.
+    with app.app_context():
+        polls.close_poll(hidden, actor="t")
+    visit(f"/p/{hidden}/results")
+    visit(f"/p/{hidden}")
+    with app.app_context():
+        polls.reveal(hidden, actor="t", step=True)
+    visit(f"/p/{hidden}/results")
+    with app.app_context():
+        polls.close_poll(live, actor="t")
+        polls.reveal(live, actor="t")
+        polls.reveal(hidden, actor="t")
+    for slug in (live, hidden):
+        visit(f"/p/{slug}/results")
+        visit(f"/p/{slug}/receipts")
+        visit(f"/p/{slug}")
+
+    known = _known_data(app, [live, hidden, roster, open_poll, later])
+    found = {path: words for path, html in pages if (words := untranslated(html, known))}
+    assert found == {}, "text outside gettext (wrap it in _() and add it to the catalogs)"
+
+
+@pytest.mark.parametrize("name", ["app.js", "live.js", "results.js"])
+def test_attendee_scripts_take_their_words_from_the_page(name: str) -> None:
+    """Scripts on attendee pages write only sentences the page gave them (data-*, translated)."""
+    source = (ROOT / "static" / name).read_text()
+    code = re.sub(r"/\*.*?\*/|//[^\n]*", "", source, flags=re.S)  # comments may be English
+    literals = re.findall(r'"((?:[^"\\\n]|\\.)*)"|\'((?:[^\'\\\n]|\\.)*)\'', code)
+    sentences = [a or b for a, b in literals if re.search(r"[A-Za-z]{2,} [A-Za-z]{2,}", a or b)]
+    assert [s for s in sentences if s != "use strict"] == []

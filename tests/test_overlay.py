@@ -62,7 +62,7 @@ def cast_weighted(app: Flask, slug: str, tokens: list[str]) -> None:
 def test_overlay_key_options_and_headers(
     app: Flask, client: FlaskClient, make_poll: Callable[..., str]
 ) -> None:
-    slug = make_poll()
+    slug = make_poll(eligibility="open")
     path = overlay_path(app, slug)
     assert client.get(f"/overlay/{slug}").status_code == 403
     assert client.get(f"/overlay/{slug}?key=forged").status_code == 403
@@ -167,9 +167,11 @@ def test_the_reveal_step_by_step_in_chromium(
     make_poll: Callable[..., str],
     mint: Callable[..., list[str]],
     screenshots: Path,
+    tmp_path: Path,
 ) -> None:
     slug = make_poll(
         results_mode="live",
+        eligibility="open",  # the QR code leads to a voting pass (invite polls show none)
         title="NumHack Community Favorite",
         closes_at=utcnow() + timedelta(minutes=25),
     )
@@ -205,7 +207,7 @@ def test_the_reveal_step_by_step_in_chromium(
         wait_for_js(
             page, "document.querySelector('.row[data-rank=\"1\"] .count')?.textContent === '15'"
         )
-        screenshot(page, screenshots, "overlay-open.png")
+        screenshot(page, tmp_path, "overlay-open.png")  # the README's: test_overlay_lengths.py
 
         with app.app_context():
             polls.close_poll(slug, actor="test")
@@ -262,7 +264,7 @@ def test_the_reveal_step_by_step_in_chromium(
         assert final["status"] == "revealed" and final["tie_seed"]
         assert final["tie_seed"] in text(page, "#seed")
         assert page.evaluate("window.notReloaded") is True
-        screenshot(page, screenshots, "overlay-winner.png")
+        screenshot(page, tmp_path, "overlay-winner.png")  # the README's: test_overlay_lengths.py
     finally:
         page.close()
         stream.close()
@@ -277,7 +279,7 @@ def test_podium_layout_light_theme(
     stage: Any,
     make_poll: Callable[..., str],
     mint: Callable[..., list[str]],
-    screenshots: Path,
+    tmp_path: Path,
 ) -> None:
     slug = make_poll(results_mode="sealed", title="NumHack Community Favorite")
     cast_weighted(app, slug, mint(slug, sum(WEIGHTS.values())))
@@ -315,7 +317,9 @@ def test_podium_layout_light_theme(
             )
         wait_for_js(page, "document.querySelector('.stage')?.dataset.status === 'revealed'")
         assert ranking[0]["team"] in text(page, ".pillar-column[data-rank='1'] .card-team")
-        screenshot(page, screenshots, "overlay-podium-light.png")
+        screenshot(
+            page, tmp_path, "overlay-podium-light.png"
+        )  # the README's: test_overlay_lengths.py
     finally:
         page.close()
 

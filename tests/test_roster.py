@@ -235,7 +235,8 @@ def test_open_poll_in_a_real_browser(make_app: Callable[..., Flask], browser: An
         first.get_by_role("button", name="Get my voting pass").click()
         assert first.url == f"{live_server}/p/{slug}"
         csrf_value = first.locator('input[name="csrf_token"]').first.get_attribute("value") or ""
-        first.get_by_label("Choose FloodWatch").check()
+        # By its accessible name: the label also holds "Chosen", shown once it is checked.
+        first.get_by_role("radio", name="Choose FloodWatch").check()
         first.get_by_role("button", name="Continue").click()
         first.get_by_role("button", name="Cast my vote").click()
         assert "your vote is in" in first.content()

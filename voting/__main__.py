@@ -6,7 +6,7 @@ import sys
 
 import click
 from flask import Flask
-from flask.cli import FlaskGroup, NoAppException
+from flask.cli import FlaskGroup, NoAppException, ScriptInfo
 
 from voting.app import create_app
 from voting.cli import COMMANDS
@@ -22,7 +22,20 @@ def _app_factory() -> Flask:
         raise NoAppException(str(exc)) from None
 
 
-cli = FlaskGroup(create_app=_app_factory, help="Community-favorite voting.")
+class VotingGroup(FlaskGroup):
+    """Flask's group, but a command the app brings (Flask-Migrate's `db`) whose app cannot
+    start says why once, instead of also reporting "No such command 'db'"."""
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands:
+            try:
+                ctx.ensure_object(ScriptInfo).load_app()
+            except NoAppException as exc:
+                raise click.ClickException(exc.format_message()) from None
+        return super().get_command(ctx, name)
+
+
+cli = VotingGroup(create_app=_app_factory, help="Community-favorite voting.")
 for _command in (*COMMANDS, demo_command):
     cli.add_command(_command)
 

@@ -38,8 +38,11 @@ DEFAULTS: dict[str, Any] = {
     "HASH_KEY": None,
     "DEMO": False,
     "TESTING": False,
-    # The public address that voter links and QR codes point at.
+    # The public address that voter links and QR codes point at. Minting and printing
+    # refuse a loopback address outside the demo unless ALLOW_LOCAL_BASE_URL is set
+    # (voting.links.check_printable_base).
     "BASE_URL": "http://127.0.0.1:5000",
+    "ALLOW_LOCAL_BASE_URL": False,
     "CATEGORIES": DEFAULT_CATEGORIES,
     "THEMES": DEFAULT_THEMES,
     # Compiled catalogs: translations/<code>/LC_MESSAGES/messages.mo (voting.i18n).

@@ -15,7 +15,7 @@ from typing import Any
 
 from babel import Locale
 from flask import Flask, Response, current_app, request, url_for
-from flask_babel import format_date, format_time, get_locale, get_translations
+from flask_babel import format_date, format_decimal, format_time, get_locale, get_translations
 
 from voting.extensions import babel
 
@@ -110,6 +110,11 @@ def moment(value: datetime) -> str:
     return f"{format_date(value, 'medium')}, {format_time(value, 'short')} UTC"
 
 
+def number(value: int) -> str:
+    """A count written the local way: 9,870 in English, 9870 in Spanish."""
+    return str(format_decimal(value))
+
+
 def _remember_language(response: Response) -> Response:
     asked = asked_language()
     if asked and request.cookies.get(LANG_COOKIE) != asked:
@@ -126,6 +131,7 @@ def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale)
     app.after_request(_remember_language)
     app.add_template_filter(moment)
+    app.add_template_filter(number)
     app.jinja_env.globals.update(
         available_languages=available_languages,
         language_name=language_name,

@@ -144,6 +144,8 @@ class Poll(db.Model):  # type: ignore[name-defined]
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(80), unique=True)
     title: Mapped[str] = mapped_column(String(200))
+    # The name of the prize on the winner card ("Best Demo Award"); empty means the title.
+    award: Mapped[str] = mapped_column(String(120), default="", server_default="")
     description: Mapped[str] = mapped_column(Text, default="")
     method: Mapped[Method] = mapped_column(EnumText(Method), default=Method.PLURALITY)
     max_choices: Mapped[int] = mapped_column(Integer, default=1)
@@ -213,6 +215,9 @@ class Token(db.Model):  # type: ignore[name-defined]
     batch: Mapped[str | None] = mapped_column(String(64), index=True)
     issued_on: Mapped[date] = mapped_column(Date, default=lambda: utcnow().date())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The keyed hash of the short code printed on a QR card (typed at /p/<slug>/claim when
+    # the QR code will not scan); never the code itself, so the table holds nothing usable.
+    card_code_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     __table_args__ = (CheckConstraint(_in("kind", TokenKind), name="kind"),)
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 
 from voting.domain.errors import VotingError
@@ -43,3 +44,14 @@ def when(value: str | None) -> datetime | None:
     if moment.tzinfo is None:
         raise click.BadParameter(f"{value!r} needs a time zone, like 2026-12-01T18:00Z or +01:00")
     return moment.astimezone(UTC)
+
+
+def use_base_url(value: str | None) -> None:
+    """--base-url: links and QR codes of this command point there (an explicit choice, so a
+    loopback address is allowed: a rehearsal on this machine)."""
+    if not value:
+        return
+    if not value.startswith(("http://", "https://")):
+        raise click.BadParameter("must start with http:// or https://", param_hint="--base-url")
+    current_app.config["BASE_URL"] = value.rstrip("/")
+    current_app.config["ALLOW_LOCAL_BASE_URL"] = True

@@ -32,6 +32,11 @@ def polls() -> None:
 @click.option("--title", required=True)
 @click.option("--description", default="")
 @click.option(
+    "--award",
+    default="",
+    help='The prize the winner card names, e.g. "Best Demo Award" (default: the title).',
+)
+@click.option(
     "--method",
     type=click.Choice([m.value for m in Method]),
     default=Method.PLURALITY.value,
@@ -63,6 +68,7 @@ def polls_create(slug: str, **options: Any) -> None:
         slug=slug,
         title=options["title"],
         description=options["description"],
+        award=options["award"],
         method=options["method"],
         max_choices=options["max_choices"],
         eligibility=options["eligibility"],

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
-from voting.cli.base import PROGRESS_THRESHOLD, Group
+from voting.cli.base import PROGRESS_THRESHOLD, Group, use_base_url
 from voting.domain.statuses import Eligibility
 from voting.services.issuing import issuance_stats, mint_tokens, reissue, revoke
 from voting.services.polls import get_poll
@@ -34,9 +34,15 @@ def tokens() -> None:
     help="Printable QR cards (HTML)",
 )
 @click.option("--batch", default=None, help="A label for this batch (default: a timestamp).")
+@click.option(
+    "--base-url", default=None, help="The address links point at (default: VOTING_BASE_URL)."
+)
 @with_appcontext
-def tokens_mint(slug: str, count: int, out: Path, qr_sheet: Path | None, batch: str | None) -> None:
+def tokens_mint(
+    slug: str, count: int, out: Path, qr_sheet: Path | None, batch: str | None, base_url: str | None
+) -> None:
     """Mint COUNT single-use voter links for a poll."""
+    use_base_url(base_url)
     if count > PROGRESS_THRESHOLD:
         with click.progressbar(length=count, label="Minting", file=sys.stderr) as bar:
             minted = mint_tokens(slug, count, actor="cli", batch=batch, progress=bar.update)
@@ -67,9 +73,15 @@ def tokens_revoke(slug: str, token: tuple[str, ...], batch: str | None) -> None:
     "--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="CSV of token,url"
 )
 @click.option("--qr-sheet", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option(
+    "--base-url", default=None, help="The address links point at (default: VOTING_BASE_URL)."
+)
 @with_appcontext
-def tokens_reissue(slug: str, lost: str, out: Path, qr_sheet: Path | None) -> None:
+def tokens_reissue(
+    slug: str, lost: str, out: Path, qr_sheet: Path | None, base_url: str | None
+) -> None:
     """Revoke a lost card (its token or link) and mint its replacement in one step."""
+    use_base_url(base_url)
     minted = reissue(slug, lost, actor="cli")
     out.write_text(minted.csv_text(), encoding="utf-8")
     click.echo(f"Revoked the lost card; its replacement is in {out}.")

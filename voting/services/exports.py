@@ -20,9 +20,10 @@ from voting.domain.statuses import FINAL, TokenKind
 from voting.domain.timestamps import iso
 from voting.domain.tokens import VoterToken, sign_voter_token
 from voting.extensions import db
+from voting.links import check_printable_base
 from voting.models import Ballot, BallotChoice, Poll, Project, Token
 from voting.services import audit, polls
-from voting.services.issuing import MintedBatch, issuance_stats, voter_signer
+from voting.services.issuing import MintedBatch, card_code_for, issuance_stats, voter_signer
 from voting.services.polls.fingerprint import definition_of
 from voting.services.receipts import superseded
 from voting.services.verification import EXPORT_FORMAT, Board, check_export, problems_of
@@ -201,6 +202,7 @@ def batch_tokens(slug: str, batch: str, *, actor: str, purpose: str) -> MintedBa
     The signed strings are never stored; they are rebuilt from the stored token ids.
     """
     poll = polls.get_poll(slug)
+    check_printable_base()
     ids = list(
         db.session.execute(
             select(Token.id)
@@ -220,4 +222,4 @@ def batch_tokens(slug: str, batch: str, *, actor: str, purpose: str) -> MintedBa
     db.session.commit()
     signer = voter_signer()
     tokens = [sign_voter_token(signer, VoterToken(poll_id=poll.id, token_id=i)) for i in ids]
-    return MintedBatch(poll=poll, batch=batch, tokens=tokens)
+    return MintedBatch(poll=poll, batch=batch, tokens=tokens, codes=[card_code_for(i) for i in ids])

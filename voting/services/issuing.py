@@ -14,6 +14,7 @@ from sqlalchemy import insert, select, update
 from voting import live
 from voting.database import atomic, begin_write
 from voting.domain.errors import InvalidRequest, InvalidToken, NotFound
+from voting.domain.receipts import card_code, normalise_card_code
 from voting.domain.statuses import FINAL, Eligibility, TokenKind
 from voting.domain.tokens import (
     VOTER_TOKEN_SALT,
@@ -24,9 +25,10 @@ from voting.domain.tokens import (
     sign_voter_token,
 )
 from voting.extensions import db
-from voting.links import voter_url
+from voting.links import check_printable_base, voter_url
 from voting.models import Poll, Token, utcnow
 from voting.services import audit
+from voting.services.hashing import keyed_hash
 from voting.services.polls import effective_status, get_poll
 from voting.services.polls.fingerprint import audit_detail
 
@@ -46,11 +48,25 @@ def voter_signer() -> TokenSigner:
     return cached
 
 
+def card_code_for(token_id: str) -> str:
+    """The short code printed on a token's QR card: derived from its id under the hash key,
+    so a batch's sheet can be printed again with the same codes, and a copy of the database
+    alone holds no code."""
+    return card_code(bytes.fromhex(keyed_hash("card-code", token_id)))
+
+
+def card_code_hash(poll_id: int, code: str) -> str:
+    """The stored form of a card code (as printed), per poll: what a typed code is looked up by."""
+    return keyed_hash(f"card:{poll_id}", code)
+
+
 @dataclass
 class MintedBatch:
     poll: Poll
     batch: str
     tokens: list[str]
+    # The short code printed on each token's QR card, in the same order.
+    codes: list[str]
 
     def csv_text(self) -> str:
         out = io.StringIO()
@@ -77,9 +93,12 @@ def mint_tokens(
     poll = get_poll(slug)
     if poll.status in FINAL:
         raise InvalidRequest("This poll has closed; there is no point issuing tokens for it.")
+    check_printable_base()
     batch = batch or utcnow().strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
     signer = voter_signer()
     ids = [new_token_id() for _ in range(count)]
+    codes = [card_code_for(i) for i in ids]
+    hashes = dict(zip(ids, (card_code_hash(poll.id, c) for c in codes), strict=True))
     today = utcnow().date()
     for start in range(0, count, _INSERT_CHUNK):
         chunk = ids[start : start + _INSERT_CHUNK]
@@ -92,6 +111,7 @@ def mint_tokens(
                     "kind": TokenKind.INVITE,
                     "batch": batch,
                     "issued_on": today,
+                    "card_code_hash": hashes[i],
                 }
                 for i in chunk
             ],
@@ -105,7 +125,7 @@ def mint_tokens(
     if changed:
         live.notify(poll.slug)  # the documents carry the new fingerprint
     tokens = [sign_voter_token(signer, VoterToken(poll_id=poll.id, token_id=i)) for i in ids]
-    return MintedBatch(poll=poll, batch=batch, tokens=tokens)
+    return MintedBatch(poll=poll, batch=batch, tokens=tokens, codes=codes)
 
 
 def _token_id_for(poll: Poll, raw: str) -> str:
@@ -151,6 +171,7 @@ def reissue(slug: str, lost: str, *, actor: str) -> MintedBatch:
     """Revoke a lost card and mint its one replacement, in one transaction."""
     begin_write()
     poll = get_poll(slug)
+    check_printable_base()
     token_id = _token_id_for(poll, lost)
     token = db.session.get(Token, token_id)
     if token is None or token.poll_id != poll.id:
@@ -158,9 +179,17 @@ def reissue(slug: str, lost: str, *, actor: str) -> MintedBatch:
     if token.revoked_at is None:
         token.revoked_at = utcnow()
     new_id = new_token_id()
+    code = card_code_for(new_id)
     batch = f"reissue-{utcnow():%Y%m%d}"
     db.session.add(
-        Token(id=new_id, poll_id=poll.id, kind=token.kind, batch=batch, issued_on=utcnow().date())
+        Token(
+            id=new_id,
+            poll_id=poll.id,
+            kind=token.kind,
+            batch=batch,
+            issued_on=utcnow().date(),
+            card_code_hash=card_code_hash(poll.id, code),
+        )
     )
     changed = audit_detail(poll, effective_status(poll))
     audit.record(actor, "tokens.reissue", poll.slug, batch=batch, **changed)
@@ -168,7 +197,29 @@ def reissue(slug: str, lost: str, *, actor: str) -> MintedBatch:
     if changed:
         live.notify(poll.slug)
     signed = sign_voter_token(voter_signer(), VoterToken(poll_id=poll.id, token_id=new_id))
-    return MintedBatch(poll=poll, batch=batch, tokens=[signed])
+    return MintedBatch(poll=poll, batch=batch, tokens=[signed], codes=[code])
+
+
+def claim_card(slug: str, typed: str) -> str:
+    """The signed token of the QR card whose short code was typed; InvalidToken otherwise.
+
+    Unknown, mistyped and revoked codes get one answer, so the page says nothing about
+    which codes exist.
+    """
+    poll = get_poll(slug)
+    code = normalise_card_code(typed)
+    found = None
+    if code is not None:
+        found = db.session.execute(
+            select(Token.id).where(
+                Token.card_code_hash == card_code_hash(poll.id, code),
+                Token.poll_id == poll.id,
+                Token.revoked_at.is_(None),
+            )
+        ).scalar_one_or_none()
+    if found is None:
+        raise InvalidToken("No voting card of this poll has that code.")
+    return sign_voter_token(voter_signer(), VoterToken(poll_id=poll.id, token_id=found))
 
 
 @atomic

@@ -261,3 +261,16 @@ def csv_text(poll: Poll) -> str:
     for row in all_rows(poll):
         writer.writerow([row.receipt, CHOICE_SEPARATOR.join(row.choices), row.status.value])
     return out.getvalue()
+
+
+def voted_for(poll: Poll, receipt: str) -> list[str]:
+    """The titles a receipt's ballot chose (for its holder's receipt page), sorted; [] if none."""
+    return list(
+        db.session.execute(
+            select(Project.title)
+            .join(BallotChoice, BallotChoice.project_id == Project.id)
+            .join(Ballot, Ballot.id == BallotChoice.ballot_id)
+            .where(Ballot.poll_id == poll.id, Ballot.receipt == receipt)
+            .order_by(Project.title)
+        ).scalars()
+    )

@@ -1,4 +1,5 @@
-"""Getting a token yourself: roster claims (/p/<slug>/claim) and open polls (/p/<slug>/join)."""
+"""Getting a token yourself: roster claims and QR cards' typed codes (/p/<slug>/claim), and
+open polls' passes (/p/<slug>/join)."""
 
 from __future__ import annotations
 
@@ -18,14 +19,19 @@ bp = Blueprint("claim", __name__)
 @bp.route("/p/<slug>/claim", methods=["GET", "POST"])
 @limiter.limit(setting("RATELIMIT_LINK_PER_IP"), key_func=address_key, methods=["POST"])
 def claim(slug: str) -> ResponseReturnValue:
-    """An attendee enters their ticket code or email and gets their one token."""
+    """An attendee enters their ticket code or email (roster polls), or the short code on
+    their voting card (invite polls, when its QR code will not scan), and gets their token."""
     poll = polls.get_poll(slug)
-    if poll.eligibility != Eligibility.ROSTER:
-        return redirect(url_for("public.ballot", slug=slug), code=303)
+    if poll.eligibility == Eligibility.OPEN:
+        return redirect(url_for("claim.join", slug=slug), code=303)
     error = None
     if request.method == "POST":
+        typed = request.form.get("code", "")
         try:
-            token = roster.claim(slug, request.form.get("code", ""))
+            if poll.eligibility == Eligibility.ROSTER:
+                token = roster.claim(slug, typed)
+            else:
+                token = issuing.claim_card(slug, typed)
         except InvalidToken as exc:
             error = exc.message
         else:

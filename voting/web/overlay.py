@@ -12,6 +12,7 @@ from flask.typing import ResponseReturnValue
 from voting.domain.errors import InvalidToken
 from voting.domain.statuses import Eligibility
 from voting.links import public_url
+from voting.models import Poll
 from voting.services import overlay, polls
 from voting.web.presenting import shown_places
 from voting.web.qrsheet import qr_svg
@@ -22,6 +23,34 @@ THEMES = ("dark", "light")
 LAYOUTS = ("bars", "podium")
 DEFAULT_TOP = 10
 MAX_TOP = 20
+
+
+@dataclass(frozen=True)
+class VotePanel:
+    """How a viewer of the stream gets to vote: a QR code where one leads somewhere useful."""
+
+    headline: str
+    detail: str
+    short_url: str
+    qr: str | None
+
+
+def vote_panel(poll: Poll) -> VotePanel:
+    """Open polls: a pass for anyone. Roster polls: the claim page. Invite polls: no QR code
+    (the public ballot would only send the viewer back to their card), but where a card's
+    printed code can be typed. Never a QR code that leads back to "scan the QR code"."""
+    if poll.eligibility == Eligibility.OPEN:
+        target, headline, detail = "claim.join", "Scan to vote", ""
+    elif poll.eligibility == Eligibility.ROSTER:
+        target, headline = "claim.claim", "Scan to claim your vote"
+        detail = "with your ticket code or registration email"
+    else:
+        target, headline = "claim.claim", "Vote with your voting card"
+        detail = "Scan its QR code, or type the code printed under it at"
+    url = public_url(target, slug=poll.slug)
+    parts = urlsplit(url)
+    qr = None if poll.eligibility == Eligibility.INVITE else qr_svg(url)
+    return VotePanel(headline, detail, parts.netloc + parts.path, qr)
 
 
 @dataclass(frozen=True)
@@ -53,10 +82,6 @@ def show(slug: str) -> ResponseReturnValue:
         raise InvalidToken("This overlay link is not valid (it may have been rotated).")
     # The overlay is broadcast: it gets the public document, never the organizer's.
     doc = polls.results_view(poll)
-    # Open polls: the QR leads straight to getting a voting pass (issue 8).
-    endpoint = "claim.join" if poll.eligibility == Eligibility.OPEN else "public.ballot"
-    vote_url = public_url(endpoint, slug=poll.slug)
-    parts = urlsplit(vote_url)
     response = current_app.make_response(
         render_template(
             "overlay.html",
@@ -64,9 +89,9 @@ def show(slug: str) -> ResponseReturnValue:
             doc=doc,
             shown=shown_places(doc),
             options=read_options(),
-            qr=qr_svg(vote_url),
-            vote_url=vote_url,
-            short_url=parts.netloc + parts.path,
+            vote=vote_panel(poll),
+            # The winner card names the prize: the poll's award, else its title.
+            award=poll.award or poll.title,
             stream_url=url_for("stream.events", slug=poll.slug, key=key),
             server_now=int(time.time() * 1000),
             heartbeat_ms=int(float(current_app.config["LIVE_HEARTBEAT_SECONDS"]) * 1000),

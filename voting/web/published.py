@@ -90,9 +90,11 @@ def document(snap: live.Snapshot, audience: str) -> Response:
 
 
 def page(snap: live.Snapshot, etag: str, render: Callable[[], str]) -> Response:
-    """The results page, rendered once per ETag (version, language, release) and query."""
+    """The results page, rendered once per ETag (version, language, release, screen).
+
+    Nothing else a client sends names a variant, so no query string can grow the cache."""
     key = (id(live.hub()), snap.slug)
-    variant = f"page:{etag}:{request.query_string.decode(errors='replace')}"
+    variant = f"page:{etag}"
     with _lock:
         held = _held.get(key)
         body = held.bodies.get(variant) if held and held.snap.version == snap.version else None
@@ -109,9 +111,9 @@ def document_etag(snap: live.Snapshot, audience: str) -> str:
     return f"{snap.version}-{audience}"
 
 
-def page_etag(snap: live.Snapshot) -> str:
-    """The results page's ETag: the version, the page's language and this release's files."""
-    return f"{snap.version}-{current_language()}-{_release(current_app.root_path)}"
+def page_etag(snap: live.Snapshot, screen: str = "page") -> str:
+    """The results page's ETag: the version, the language, the screen and this release's files."""
+    return f"{snap.version}-{current_language()}-{screen}-{_release(current_app.root_path)}"
 
 
 def unchanged(etag: str) -> bool:

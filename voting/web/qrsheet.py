@@ -25,9 +25,13 @@ def qr_svg(url: str) -> str:
 def render_sheet(batch: MintedBatch) -> str:
     """The HTML sheet for a minted batch, ready to print."""
     host = urlsplit(voter_url("x")).netloc
-    short = host + path_for("public.ballot", slug=batch.poll.slug)
-    cards = [{"svg": qr_svg(voter_url(t)), "n": i} for i, t in enumerate(batch.tokens, start=1)]
+    # Where the card's short code is typed when its QR code will not scan.
+    claim = host + path_for("claim.claim", slug=batch.poll.slug)
+    cards = [
+        {"svg": qr_svg(voter_url(t)), "n": i, "code": code}
+        for i, (t, code) in enumerate(zip(batch.tokens, batch.codes, strict=True), start=1)
+    ]
     pages = [cards[i : i + CARDS_PER_PAGE] for i in range(0, len(cards), CARDS_PER_PAGE)]
     return render_template(
-        "qr_sheet.html", poll=batch.poll, pages=pages, short=short, batch=batch.batch
+        "qr_sheet.html", poll=batch.poll, pages=pages, claim=claim, batch=batch.batch
     )

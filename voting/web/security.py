@@ -34,8 +34,6 @@ def _csp(*, style: str = "'self'", frames: str = "'none'", framed_by: str = "'no
 
 # Pages for attendees: nothing loads from another host but the project videos' players.
 PAGE_CSP = _csp(frames=" ".join(EMBED_HOSTS))
-# The results page sizes its bars with inline style widths (for pages without JS).
-RESULTS_CSP = _csp(style="'self' 'unsafe-inline'")
 # The console: inline style widths (its live tally, the QR sheet's print styles).
 CONSOLE_CSP = _csp(style="'self' 'unsafe-inline'", frames=" ".join(EMBED_HOSTS))
 # The overlay is the one page others may frame: OBS and web studios embed it.
@@ -74,7 +72,8 @@ class Policy:
 
 
 PAGE = Policy("page", html={"Content-Security-Policy": PAGE_CSP})
-RESULTS_PAGE = Policy("results page", html={"Content-Security-Policy": RESULTS_CSP})
+# The results page: the attendee pages' policy (its bars are <meter>s, no inline style).
+RESULTS_PAGE = Policy("results page", html={"Content-Security-Policy": PAGE_CSP})
 # The answer sets or reads a voter token (cookie or /v/ link): never cached, and the
 # address it came from is never sent onward.
 TOKEN_PAGE = Policy(

@@ -32,6 +32,7 @@ class PollSpec:
     slug: str
     title: str
     description: str = ""
+    award: str = ""
     method: str = Method.PLURALITY
     max_choices: int | None = None
     eligibility: str = Eligibility.INVITE
@@ -50,6 +51,8 @@ def _validate(spec: PollSpec, n_choices: int) -> int:
         )
     if not spec.title.strip():
         raise InvalidRequest("A poll needs a title.")
+    if len(spec.award.strip()) > 120:
+        raise InvalidRequest("An award's name may be at most 120 characters.")
     if spec.method not in tuple(Method):
         raise InvalidRequest(f"The method must be one of: {', '.join(Method)}.")
     if spec.eligibility not in tuple(Eligibility):
@@ -82,6 +85,7 @@ def create_poll(spec: PollSpec, *, actor: str) -> Poll:
     poll = Poll(
         slug=spec.slug,
         title=spec.title.strip(),
+        award=spec.award.strip(),
         description=spec.description,
         method=spec.method,
         max_choices=max_choices,
@@ -104,6 +108,7 @@ def create_poll(spec: PollSpec, *, actor: str) -> Poll:
         "poll.create",
         poll.slug,
         title=poll.title,
+        award=poll.award,
         method=poll.method,
         max_choices=poll.max_choices,
         eligibility=poll.eligibility,
@@ -165,6 +170,7 @@ def update_poll(slug: str, spec: PollSpec, *, actor: str) -> Poll:
     changes: dict[str, Any] = {}
     wanted_fields: dict[str, Any] = {
         "title": spec.title.strip(),
+        "award": spec.award.strip(),
         "description": spec.description,
         "method": spec.method,
         "max_choices": max_choices,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Any
 
 from flask import make_response, render_template, request
 from flask.typing import ResponseReturnValue
@@ -37,6 +38,19 @@ def export_csv(slug: str) -> ResponseReturnValue:
     return response
 
 
+def readable(value: Any) -> str:
+    """An audit detail as a person reads it: yes/no, lists without brackets, "-" for none."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None or value == "" or value == []:
+        return "-"
+    if isinstance(value, list | tuple):
+        return ", ".join(readable(v) for v in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{k.replace('_', ' ')} {readable(v)}" for k, v in value.items())
+    return str(value)
+
+
 @bp.get("/audit")
 def audit_log() -> ResponseReturnValue:
     entries = audit.all_entries()
@@ -51,9 +65,9 @@ def audit_log() -> ResponseReturnValue:
         except ValueError:
             detail = entry["detail"]
         entry["detail_text"] = (
-            ", ".join(f"{k}: {v}" for k, v in detail.items())
+            "; ".join(f"{k.replace('_', ' ')}: {readable(v)}" for k, v in detail.items())
             if isinstance(detail, dict)
-            else str(detail)
+            else readable(detail)
         )
     return render_template(
         "admin/audit.html",

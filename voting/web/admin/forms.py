@@ -18,6 +18,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, ValidationError
 
 from voting.domain.statuses import Eligibility, Method, ResultsMode
+from voting.domain.submissions import slugify
 from voting.models import Poll
 from voting.services import polls, projects
 from voting.web.admin.timezones import local_input, parse_local, zone
@@ -68,6 +69,7 @@ class PollForm(ConsoleForm):
 
     slug = StringField(filters=[_text])
     title = StringField(filters=[_text])
+    award = StringField(filters=[_text])
     description = TextAreaField(filters=[_text])
     method = StringField(default=Method.PLURALITY, filters=[_text])
     eligibility = StringField(default=Eligibility.INVITE, filters=[_text])
@@ -125,6 +127,7 @@ class PollForm(ConsoleForm):
         return polls.PollSpec(
             slug=slug,
             title=self.title.data,
+            award=self.award.data or "",
             description=self.description.data.strip(),
             method=self.method.data,
             max_choices=int(raw_max) if self.method.data == Method.APPROVAL and raw_max else None,
@@ -150,8 +153,9 @@ class NewPollForm(PollForm):
             raise ValidationError("Pick another slug: 'new' is taken by the console itself.")
 
     def new_slug(self) -> str:
-        """The slug as typed, trimmed and in lowercase."""
-        return str(self.slug.data).strip().lower()
+        """The slug as typed, trimmed and in lowercase; left empty, made from the title."""
+        typed = str(self.slug.data or "").strip().lower()
+        return typed or slugify(str(self.title.data or ""))
 
 
 def poll_values(poll: Poll | None, tz: str) -> dict[str, Any]:
@@ -163,6 +167,7 @@ def poll_values(poll: Poll | None, tz: str) -> dict[str, Any]:
     return {
         "slug": poll.slug,
         "title": poll.title,
+        "award": poll.award,
         "description": poll.description,
         "method": poll.method,
         "max_choices": str(poll.max_choices) if poll.method == Method.APPROVAL else "",

@@ -169,7 +169,8 @@ def _lifecycle(slug: str, action: str) -> ResponseReturnValue:
     poll = polls.get_poll(slug)
     if request.method == "POST":
         _act(slug, action)
-        return redirect(url_for("admin.poll", slug=slug, _anchor="lifecycle"), code=303)
+        # No #lifecycle: the page's top holds the message saying what just happened.
+        return redirect(url_for("admin.poll", slug=slug), code=303)
 
     live = live_context(poll)
     steps = lifecycle_steps(poll, live["status"], live["doc"]["turnout"], live["shown"])

@@ -145,12 +145,11 @@ def _seconds_until(moment: datetime | None) -> int | None:
 
 
 def _claim_url(poll: Poll) -> str | None:
-    """Where a visitor without a token gets one: roster claim, or an open poll's pass."""
-    if poll.eligibility == Eligibility.ROSTER:
-        return url_for("claim.claim", slug=poll.slug)
+    """Where a visitor without a token gets one: the roster claim, an open poll's pass, or
+    (invite polls) the page that takes a voting card's printed code."""
     if poll.eligibility == Eligibility.OPEN:
         return url_for("claim.join", slug=poll.slug)
-    return None
+    return url_for("claim.claim", slug=poll.slug)
 
 
 @bp.get("/p/<slug>")
@@ -160,12 +159,15 @@ def ballot(slug: str) -> ResponseReturnValue:
     visitor = visitor_for(poll)
     state = page_state(poll, status, visitor)
     if state == PageState.CLOSED:
-        return render_template("notice.html", kind="closed", poll=poll, receipt=visitor.receipt)
+        return render_template(
+            "notice.html", kind="closed", poll=poll, receipt=visitor.receipt, status=status
+        )
     if state == PageState.VOTED:
         return render_template(
             "receipt.html",
             poll=poll,
             receipt=visitor.receipt,
+            voted_for=receipts.voted_for(poll, visitor.receipt or ""),
             already=True,
             board_published=receipts.publication(poll, status).published,
         )
@@ -256,6 +258,7 @@ def receipt(slug: str) -> ResponseReturnValue:
         "receipt.html",
         poll=poll,
         receipt=visitor.receipt,
+        voted_for=receipts.voted_for(poll, visitor.receipt),
         already=False,
         board_published=receipts.publication(poll).published,
     )

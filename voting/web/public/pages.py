@@ -101,15 +101,18 @@ def _back_link(poll: Poll) -> str:
 @limiter.exempt
 def results_page(slug: str) -> ResponseReturnValue:
     """The public results, within the results mode; live over the event stream with
-    JavaScript, and refreshing by itself without it."""
+    JavaScript, and refreshing by itself without it. `?screen=projector` sets it in large
+    type for a venue screen."""
     snap = published.snapshot(slug)  # the live cache (web.published): no recount per view
-    etag = published.page_etag(snap)
+    projector = request.args.get("screen") == "projector"
+    etag = published.page_etag(snap, "projector" if projector else "page")
     if published.unchanged(etag):
         return published.not_modified(etag)
-    return published.conditional(published.page(snap, etag, lambda: _results(slug, snap)), etag)
+    page = published.page(snap, etag, lambda: _results(slug, snap, projector=projector))
+    return published.conditional(page, etag)
 
 
-def _results(slug: str, snap: live.Snapshot) -> str:
+def _results(slug: str, snap: live.Snapshot, *, projector: bool) -> str:
     poll = polls.get_poll(slug)
     doc = snap.docs.public
     status = PollStatus(doc["status"])
@@ -119,6 +122,7 @@ def _results(slug: str, snap: live.Snapshot) -> str:
         doc=doc,
         shown=shown_places(doc),
         refresh=refresh_hint(poll, status),
+        projector=projector,
         board_published=receipts.publication(poll, status).published,
         # view=public: an organizer's browser gets what the room sees (it may be projected).
         stream_url=url_for("stream.events", slug=poll.slug, view="public"),
