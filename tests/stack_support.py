@@ -193,6 +193,11 @@ def nginx(port: int, upstream_ports: list[int], workdir: Path) -> Process:
     return server
 
 
+def _cookies(resp: http.client.HTTPResponse) -> str:
+    """Every cookie an answer sets (the session, and any other), as a Cookie header."""
+    return "; ".join(v.split(";")[0] for v in resp.msg.get_all("Set-Cookie") or [])
+
+
 def login_cookie(port: int, username: str, password: str) -> str:
     """Log in to the console as a browser would (CSRF included); the session cookie."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
@@ -200,7 +205,7 @@ def login_cookie(port: int, username: str, password: str) -> str:
         conn.request("GET", "/admin/login")
         resp = conn.getresponse()
         html = resp.read().decode()
-        cookie = (resp.getheader("Set-Cookie") or "").split(";")[0]
+        cookie = _cookies(resp)
         token = re.search(r'name="csrf_token" value="([^"]+)"', html)
         assert token, "no CSRF token on the login page"
         body = urlencode({"csrf_token": token.group(1), "username": username, "password": password})
@@ -209,7 +214,6 @@ def login_cookie(port: int, username: str, password: str) -> str:
         resp = conn.getresponse()
         resp.read()
         assert resp.status in (302, 303), f"the login answered {resp.status}"
-        # Every cookie it set (the session, and the device's sign-in mark), as one header.
-        return "; ".join(c.split(";")[0] for c in resp.msg.get_all("Set-Cookie") or [])
+        return _cookies(resp)
     finally:
         conn.close()
