@@ -42,7 +42,11 @@ def app(make_app: Callable[..., Flask]) -> Flask:
 
 @pytest.fixture
 def stage(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1920, "height": 1080}, device_scale_factor=1)
+    context = browser.new_context(
+        viewport={"width": 1920, "height": 1080},
+        device_scale_factor=1,
+        bypass_csp=True,  # the test adds a backdrop style tag; the overlay's CSP forbids inline ones
+    )
     yield context
     context.close()
 

@@ -25,7 +25,6 @@ def sse_event(
     lines.append(f"event: {event}")
     # JSON never contains a raw newline, so the data fits one data: line.
     lines.append("data: " + json.dumps(data, separators=(",", ":"), ensure_ascii=False))
-    metrics.EVENTS_DELIVERED.labels(event).inc()  # every event made is written to a stream
     return "\n".join(lines) + "\n\n"
 
 
@@ -66,6 +65,7 @@ def stream_events(
     try:
         retry = hub.retry_ms + random.randint(0, 2000)  # spreads a reconnect storm
         sent_digest, event = tally_event(first, audience)
+        metrics.EVENTS_DELIVERED.labels("tally").inc()  # counted per stream it is written to
         yield b"retry: %d\n" % retry + event
         sent_version = first.version
         started = last_write = last_event = time.monotonic()
@@ -84,6 +84,7 @@ def stream_events(
                 if snap.ident != sub.ident:
                     return  # the poll was made again under this slug: start over
                 if audience == OVERLAY and snap.docs.overlay_key_version != key_version:
+                    metrics.EVENTS_DELIVERED.labels("revoked").inc()
                     yield sse_event(
                         "revoked", {"message": "This overlay link was replaced."}
                     ).encode()
@@ -91,6 +92,7 @@ def stream_events(
                 sent_version = snap.version
                 digest, event = tally_event(snap, audience)
                 if digest != sent_digest:
+                    metrics.EVENTS_DELIVERED.labels("tally").inc()
                     yield event
                     sent_digest = digest
                     last_write = last_event = time.monotonic()

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from psycopg.rows import namedtuple_row
+from sqlalchemy.exc import OperationalError
 
 from voting import metrics
 from voting.domain.statuses import PollStatus
@@ -102,16 +104,25 @@ def insert_first_ballot(
         "now": now,
     }
     started = time.perf_counter()
-    conn = db.engine.raw_connection()
+    try:
+        conn = db.engine.raw_connection()
+    except psycopg.OperationalError as exc:  # a raw connection's errors come unwrapped
+        raise OperationalError(_SQL, params, exc) from exc
     metrics.POOL_WAIT.observe(time.perf_counter() - started)
     try:
         driver: Any = conn.driver_connection
-        driver.autocommit = True
         try:
+            driver.autocommit = True
             with driver.cursor(row_factory=namedtuple_row) as cur:
                 rows = cur.execute(_SQL, params).fetchall()
+        except psycopg.OperationalError as exc:
+            # The server went away: the connection never goes back to the pool, and the app
+            # answers as for any other lost database (503 database_unavailable).
+            conn.invalidate(exc)
+            raise OperationalError(_SQL, params, exc) from exc
         finally:
-            driver.autocommit = False
+            if not driver.closed and not driver.broken:
+                driver.autocommit = False
     finally:
         conn.close()  # back to the pool
     ballot_id = rows[0].ballot_id if rows else None
