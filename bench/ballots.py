@@ -91,6 +91,7 @@ from harness import (
     get,
     leaked_tokens,
     log,
+    prepare,
     raise_priority,
     recreate_database,
     run_wrk,
@@ -206,40 +207,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
     return p.parse_args(argv)
-
-
-def prepare(
-    database_url: str, redis_url: str, secret_key: str, count: int
-) -> tuple[list[str], list[str]]:
-    """Migrate, import the demo projects, open a poll, mint tokens; return (tokens, slugs)."""
-    from flask_migrate import upgrade
-
-    from voting import create_app
-    from voting.services import issuing, polls, projects
-
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "REDIS_URL": redis_url,
-            "SECRET_KEY": secret_key,
-        }
-    )
-    data = (ROOT / "voting" / "demo_data" / "projects.json").read_bytes()
-    with app.app_context():
-        upgrade()
-        report = projects.import_projects(data, "projects.json", actor="bench")
-        if report.rejected:
-            raise SystemExit(f"demo projects rejected: {report.rejected}")
-        poll = polls.create_poll(
-            polls.PollSpec(slug=POLL_SLUG, title="Benchmark", method="plurality"), actor="bench"
-        )
-        slugs = [c.project.slug for c in poll.choices if not c.withdrawn]
-        polls.open_poll(POLL_SLUG, actor="bench")
-        tokens: list[str] = []
-        while len(tokens) < count:
-            n = min(issuing.MAX_MINT, count - len(tokens))
-            tokens.extend(issuing.mint_tokens(POLL_SLUG, n, actor="bench").tokens)
-    return tokens, slugs
 
 
 def main(argv: list[str] | None = None) -> int:
