@@ -102,6 +102,7 @@ def prepare(
             "SQLALCHEMY_DATABASE_URI": database_url,
             "REDIS_URL": redis_url,
             "SECRET_KEY": secret_key,
+            "ALLOW_LOCAL_BASE_URL": True,  # the bench mints for loopback only
         }
     )
     data = (ROOT / "voting" / "demo_data" / "projects.json").read_bytes()

@@ -97,7 +97,12 @@ def prepare(database_url: str, redis_url: str, secret_key: str, count: int) -> t
         base["title"] = f"{base['title']} {i}"
         many.append(base)
     app = create_app(
-        {"SQLALCHEMY_DATABASE_URI": database_url, "REDIS_URL": redis_url, "SECRET_KEY": secret_key}
+        {
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "REDIS_URL": redis_url,
+            "SECRET_KEY": secret_key,
+            "ALLOW_LOCAL_BASE_URL": True,
+        }
     )
     with app.app_context():
         upgrade()

@@ -137,7 +137,12 @@ def prepare(database_url: str, redis_url: str, secret: str, tokens: int) -> dict
     from voting.services import issuing, organizers, overlay, polls, projects
 
     app = create_app(
-        {"SQLALCHEMY_DATABASE_URI": database_url, "REDIS_URL": redis_url, "SECRET_KEY": secret}
+        {
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "REDIS_URL": redis_url,
+            "SECRET_KEY": secret,
+            "ALLOW_LOCAL_BASE_URL": True,
+        }
     )
     data = (ROOT / "voting" / "demo_data" / "projects.json").read_bytes()
     with app.app_context():
@@ -375,10 +380,15 @@ def _summarise(states: list[ViewerState], sends: list[float]) -> dict[str, Any]:
 # -- ballots and /healthz (in this process) --------------------------------------------------
 
 
-async def _http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> int:
+async def _http(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> tuple[int, bool]:
+    """Send one request; (status, whether the connection may be reused)."""
     writer.write(request)
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
+    # nginx ends a keep-alive connection after keepalive_requests (1,000) answers.
+    reusable = re.search(rb"(?i)\r\nconnection: *close", head) is None
     length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
     if length:
         await reader.readexactly(int(length.group(1)))
@@ -388,7 +398,7 @@ async def _http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, requ
             await reader.readexactly(size + 2)
             if size == 0:
                 break
-    return status
+    return status, reusable
 
 
 def _post(token: str, choice: str) -> bytes:
@@ -415,8 +425,11 @@ async def cast_ballots(
         try:
             if pair is None:
                 pair = await asyncio.open_connection("127.0.0.1", port)
-            status = await _http(*pair, _post(tokens[i], choices[i % len(choices)]))
-            idle.append(pair)
+            status, reusable = await _http(*pair, _post(tokens[i], choices[i % len(choices)]))
+            if reusable:
+                idle.append(pair)
+            else:
+                pair[1].close()
         except (OSError, asyncio.IncompleteReadError, ValueError):
             status = 0
         results.append((sent, time.monotonic(), status))
@@ -435,7 +448,12 @@ async def probe_healthz(port: int, until: float) -> list[tuple[float, int]]:
         try:
             if pair is None:
                 pair = await asyncio.open_connection("127.0.0.1", port)
-            status = await _http(*pair, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            status, reusable = await _http(
+                *pair, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+            )
+            if not reusable:
+                pair[1].close()
+                pair = None
         except (OSError, asyncio.IncompleteReadError, ValueError):
             status, pair = 0, None
         found.append((time.monotonic() - sent, status))
