@@ -96,14 +96,15 @@ def cluster_factory() -> Iterator[Callable[[], PostgresCluster]]:
 # -- PostgreSQL stops mid-vote --------------------------------------------------------------
 
 
+@pytest.mark.only_on(
+    "postgresql",
+    "runs in the PostgreSQL pass of CI: it starts its own cluster whatever the suite's database",
+)
 @pytest.mark.slow
 @pytest.mark.timeout(150)
 def test_postgresql_stops_mid_vote_and_voting_resumes_without_a_restart(
-    is_postgres: bool, cluster_factory: Callable[[], PostgresCluster]
+    cluster_factory: Callable[[], PostgresCluster],
 ) -> None:
-    if not is_postgres:
-        # It runs its own cluster whatever the suite's database: once (the PostgreSQL pass) is enough.
-        pytest.skip("runs in the PostgreSQL pass of CI")
     cluster = cluster_factory()
     url = cluster.create_database("voting_fault")
     slug, tokens = prepared(url, 60)
@@ -337,12 +338,13 @@ def _limiter_back(
 # -- The disk fills up under the embedded SQLite default ------------------------------------
 
 
+@pytest.mark.only_on(
+    "sqlite",
+    "runs in the SQLite pass of CI: it makes its own SQLite file whatever the suite's database",
+)
 @pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_a_full_disk_gives_a_clear_error_and_nothing_half_written(is_postgres: bool) -> None:
-    if is_postgres:
-        # It runs its own SQLite file whatever the suite's database: the SQLite pass suffices.
-        pytest.skip("runs in the SQLite pass of CI")
     # A real full disk: a 4 MiB tmpfs holding the SQLite file (its WAL too), then filled up.
     with small_tmpfs("4m") as disk:
         url = f"sqlite:///{disk}/voting.db"

@@ -61,11 +61,10 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def test_psycopg_waits_cooperatively_under_gevent(
-    is_postgres: bool, database_url: str, tmp_path: Path
-) -> None:
-    if not is_postgres:
-        pytest.skip("PostgreSQL only: the embedded default (SQLite) does not use the gevent worker")
+@pytest.mark.only_on(
+    "postgresql", "PostgreSQL only: the embedded default (SQLite) does not use the gevent worker"
+)
+def test_psycopg_waits_cooperatively_under_gevent(database_url: str, tmp_path: Path) -> None:
     try:
         import gevent  # noqa: F401
     except ImportError:
