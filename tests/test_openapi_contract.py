@@ -302,9 +302,11 @@ def test_results_answers(
         f"/api/polls/{slug}/results", headers={"If-None-Match": current.headers["ETag"]}
     )
     contract.check("get", path, repeat)
+    # Exempt from every limit, like the results page: a hall refreshes it from one NAT.
     slow = limited()
-    assert slow.get(f"/api/polls/{slug}/results").status_code == 200
-    contract.check("get", path, slow.get(f"/api/polls/{slug}/results"))
+    answers = [slow.get(f"/api/polls/{slug}/results") for _ in range(5)]
+    assert [a.status_code for a in answers] == [200] * 5
+    contract.check("get", path, answers[-1])
     with busy() as stuck:
         contract.check("get", path, stuck.get(f"/api/polls/{slug}/results"))
     assert contract.unprovoked("get", path) == set()

@@ -21,7 +21,7 @@ from voting.domain.submissions import (
     parse,
 )
 from voting.extensions import db
-from voting.models import Project, TeamMember
+from voting.models import PollChoice, Project, TeamMember
 from voting.services import audit
 from voting.services.hashing import email_hash
 
@@ -142,7 +142,43 @@ def _upsert(row: Row, project: Project | None, report: ImportReport) -> None:
     (report.updated if changed else report.unchanged).append(values["slug"])
 
 
-# -- reading and editing one project (the organizer console) ------------------------------
+# -- reading: a poll's ballot, one project, editing (the organizer console) ---------------
+
+
+@dataclass(frozen=True)
+class BallotEntry:
+    """A project as the ballot's card shows it: plain values, hashable, from one query."""
+
+    id: int
+    slug: str
+    title: str
+    team: str
+    category: str
+    theme: str
+    summary: str
+
+
+def on_ballot(poll_id: int) -> list[BallotEntry]:
+    """The projects still on the poll's ballot (not withdrawn), read as plain rows.
+
+    The ballot page reads these on every view; one Core query instead of loading each
+    choice and its project through the ORM."""
+    rows = db.session.execute(
+        select(
+            Project.id,
+            Project.slug,
+            Project.title,
+            Project.team,
+            Project.category,
+            Project.theme,
+            Project.summary,
+        )
+        .join(PollChoice, PollChoice.project_id == Project.id)
+        .where(PollChoice.poll_id == poll_id, PollChoice.withdrawn.is_(False))
+        .order_by(PollChoice.id)
+    )
+    return [BallotEntry(*row) for row in rows]
+
 
 EDITABLE = tuple(c for c in OWN_COLUMNS if c != "slug")
 

@@ -51,7 +51,10 @@ def _cast(slug: str) -> ResponseReturnValue:
     return jsonify(receipt=result.receipt), 201
 
 
+# Exempt, like the results page and the stream: a hall refreshes it from one NAT, and an
+# answer cut from the held snapshot costs less than the Redis call that would count it.
 @bp.get("/polls/<slug>/results")
+@limiter.exempt
 def results(slug: str) -> ResponseReturnValue:
     """From the live snapshot cache (web.published), with an ETag; 304 for a repeat."""
     organizer = bool(getattr(current_user, "is_authenticated", False))

@@ -155,7 +155,6 @@ def _paths() -> dict[str, Any]:
                         "headers": _ETAG,
                     },
                     "404": _NOT_FOUND,
-                    "429": _LIMITED,
                     "503": _BUSY,
                 },
             }

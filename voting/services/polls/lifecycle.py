@@ -36,9 +36,15 @@ SelectT = TypeVar("SelectT", bound=Select[Any])
 SCHEDULE_ACTOR = "schedule"
 
 
-def effective_status(poll: Poll, now: datetime | None = None) -> PollStatus:
-    """The status that applies now: the stored one, moved on by the schedule and the clock."""
-    return schedule.effective_status(poll, active_choice_count(poll), now or utcnow())
+def effective_status(
+    poll: Poll, now: datetime | None = None, *, places: int | None = None
+) -> PollStatus:
+    """The status that applies now: the stored one, moved on by the schedule and the clock.
+
+    `places` is the count of active choices when the caller has read it already."""
+    if places is None:
+        places = active_choice_count(poll)
+    return schedule.effective_status(poll, places, now or utcnow())
 
 
 def active_choice_count(poll: Poll) -> int:

@@ -19,9 +19,10 @@ from voting.extensions import limiter
 from voting.models import Poll, Project, utcnow
 from voting.services import ballots, polls, receipts
 from voting.services.polls.fingerprint import published_fingerprint
+from voting.services.projects import BallotEntry, on_ballot
 from voting.web import limits
 from voting.web.public.blueprint import bp
-from voting.web.public.gallery import Card, active_projects, filters_for, short_summary, shuffled
+from voting.web.public.gallery import CardStyle, active_projects, card_list, filters_for, shuffled
 from voting.web.public.visitor import (
     CAN_VOTE,
     PageState,
@@ -91,31 +92,34 @@ def _render_ballot(
     checked: Iterable[str] = (),
     error: str | None = None,
     code: int = 200,
+    entries: list[BallotEntry] | None = None,
 ) -> Response:
-    projects = active_projects(poll)
+    if entries is None:
+        entries = on_ballot(poll.id)
     seed, new_cookie = _order_seed(poll, visitor)
-    filters = filters_for(projects, request.args.to_dict())
-    wanted = set(checked)
-    cards = [
-        Card(
-            project=p,
-            summary=short_summary(p.summary),
-            shown=filters.matches(p),
-            checked=p.slug in wanted,
-            excluded=p.id in visitor.excluded,
-        )
-        for p in shuffled(projects, seed)
-    ]
+    filters = filters_for(entries, request.args.to_dict())
+    can_vote = state in CAN_VOTE
+    style = CardStyle(
+        base=url_for("public.ballot", slug=poll.slug),
+        kind="radio" if poll.max_choices == 1 else "checkbox",
+        can_vote=can_vote,
+    )
+    wanted = frozenset(checked)
+    cards, shown = card_list(
+        shuffled(entries, seed), style, filters=filters, checked=wanted, excluded=visitor.excluded
+    )
     opens_in = _seconds_until(poll.opens_at)
     body = render_template(
         "ballot.html",
         poll=poll,
         status=status,
         state=state,
-        can_vote=state in CAN_VOTE,
+        can_vote=can_vote,
         receipt=visitor.receipt,
         cards=cards,
-        shown=sum(1 for c in cards if c.shown),
+        total=len(entries),
+        shown=shown,
+        any_checked=bool(wanted & {e.slug for e in entries}),
         filters=filters,
         error=error,
         opens_at=poll.opens_at,
@@ -155,7 +159,9 @@ def _claim_url(poll: Poll) -> str | None:
 @bp.get("/p/<slug>")
 def ballot(slug: str) -> ResponseReturnValue:
     poll = polls.get_poll(slug)
-    status = polls.effective_status(poll)
+    # The cards' rows also give the schedule its count of places (no ORM load of choices).
+    entries = on_ballot(poll.id)
+    status = polls.effective_status(poll, places=len(entries))
     visitor = visitor_for(poll)
     state = page_state(poll, status, visitor)
     if state == PageState.CLOSED:
@@ -179,7 +185,7 @@ def ballot(slug: str) -> ResponseReturnValue:
         response.delete_cookie(cookie_name(poll), path=poll_path(poll))
         return response
     picked = request.args.getlist("choice")
-    return _render_ballot(poll, status, visitor, state, checked=picked)
+    return _render_ballot(poll, status, visitor, state, checked=picked, entries=entries)
 
 
 @bp.post("/p/<slug>/confirm")
