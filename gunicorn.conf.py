@@ -13,6 +13,7 @@ environment variables tune the server:
   GUNICORN_LOGLEVEL      error log level (default info)
   GUNICORN_KEEPALIVE     seconds an idle keep-alive connection stays open (default 5)
   PROMETHEUS_MULTIPROC_DIR  where workers keep their metrics (default: a new temporary folder)
+  GUNICORN_CONTROL_SOCKET  a path for gunicorn's control socket (gunicornc); off by default
 
 Why gevent: an open event stream (a phone on the results page, an overlay, a console)
 is a socket and a greenlet waiting on its poll's next snapshot, not a thread. Under
@@ -69,6 +70,13 @@ threads = int(os.environ.get("GUNICORN_THREADS") or 32) if worker_class == "gthr
 # Streams are cut on shutdown and browsers reconnect: no need to wait long for them.
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT") or 10)
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE") or 5)
+# gunicorn's control socket is off unless asked for: its default is one path per user
+# ($HOME/.gunicorn/gunicorn.ctl), which a second instance on the host takes over and then
+# deletes when it stops, leaving the first one unreachable.
+if os.environ.get("GUNICORN_CONTROL_SOCKET"):
+    control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
+else:
+    control_socket_disable = True
 
 # Heartbeat files on tmpfs: a slow or full disk must not get healthy workers killed.
 _SHM = "/dev/shm"  # noqa: S108 (tmpfs for heartbeat files, as gunicorn's docs advise)

@@ -64,7 +64,9 @@ def results(slug: str) -> ResponseReturnValue:
     if published.unchanged(etag):
         response = published.not_modified(etag)
     else:
-        response = published.conditional(published.document(snap, audience), etag)
+        response = published.conditional(
+            published.document(snap, audience), etag, shared=not organizer
+        )
     if organizer:
         # Counts the public may not see yet: no cache (nginx's micro-cache included) keeps it.
         response.headers["Cache-Control"] = "private, no-store"

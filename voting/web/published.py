@@ -123,11 +123,24 @@ def unchanged(etag: str) -> bool:
 
 def not_modified(etag: str) -> BaseResponse:
     """A 304 for a repeat: headers only."""
-    return conditional(Response(status=304), etag)
+    return conditional(Response(status=304), etag, shared=False)
 
 
-def conditional(response: BaseResponse, etag: str) -> BaseResponse:
-    """The ETag, and that a cache must ask again before reuse (results change live)."""
+# How long a shared cache in front (deploy/nginx.conf's micro-cache) may keep a public
+# answer. Browsers still ask again each time (no-cache) and get a 304 while it holds; nginx
+# reads X-Accel-Expires before Cache-Control and never passes it on to the client.
+SHARED_SECONDS = 1
+
+
+def conditional(response: BaseResponse, etag: str, *, shared: bool) -> BaseResponse:
+    """The ETag, and that a cache must ask again before reuse (results change live).
+
+    `shared`: the answer is the public one, which the micro-cache in front may keep for
+    SHARED_SECONDS; an organizer's answer never says so (and is marked private, no-store)."""
+    if shared:
+        # Before Cache-Control: nginx before 1.23 (Debian 12 has 1.22) lets X-Accel-Expires
+        # win only when it comes first (tests/test_nginx.py sees the HIT).
+        response.headers["X-Accel-Expires"] = str(SHARED_SECONDS)
     response.set_etag(etag, weak=True)
     response.cache_control.no_cache = True
     response.vary.add("Cookie")  # an organizer's session gets the organizer document

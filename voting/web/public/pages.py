@@ -109,7 +109,7 @@ def results_page(slug: str) -> ResponseReturnValue:
     if published.unchanged(etag):
         return published.not_modified(etag)
     page = published.page(snap, etag, lambda: _results(slug, snap, projector=projector))
-    return published.conditional(page, etag)
+    return published.conditional(page, etag, shared=True)  # the public page, for everyone
 
 
 def _results(slug: str, snap: live.Snapshot, *, projector: bool) -> str:
