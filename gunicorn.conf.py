@@ -29,10 +29,11 @@ Sizing for N live viewers (figures in docs/benchmarks.md, "Live viewers"):
   GUNICORN_WORKER_CONNECTIONS must stay above N plus the requests in flight (3 x 3000 =
   9000 by default), and `ulimit -n` above that;
 - memory: about 50 KB per viewer over the ~390 MiB the master and three workers take
-  (5,000 viewers measured at 628 MiB);
-- CPU: N x updates per second x 36-130 us per event. A busy poll updates every
-  VOTING_LIVE_MIN_INTERVAL (0.25 s): for thousands of viewers on two cores raise it to
-  0.5-1 s, or add instances behind nginx (deploy/nginx.conf).
+  (5,000 viewers measured at 618 MiB);
+- CPU: N x updates delivered per second x about 150-200 us per delivered update. On
+  two cores 5,000 viewers and 100 ballots/s use all of it: updates arrive, coalesced,
+  seconds late. For updates within a second at that size add instances behind nginx
+  (deploy/nginx.conf).
 Each process keeps VOTING_DATABASE_POOL_SIZE (default 8) PostgreSQL connections, and
 its requests queue for them, so workers x pool size, across all instances, must stay
 within PostgreSQL's max_connections.

@@ -77,6 +77,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from harness import (
     NOISY_SHARE,
@@ -181,6 +182,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--skip-healthz", action="store_true", help="do not run the /healthz comparison")
     p.add_argument(
+        "--nginx",
+        action="store_true",
+        help="send the load through Debian's nginx from deploy/nginx.conf (VOTING_PROXY_HOPS=1)",
+    )
+    p.add_argument(
         "--rate",
         type=float,
         default=0.0,
@@ -255,6 +261,10 @@ def main(argv: list[str] | None = None) -> int:
 
     servers: list[Server] = []
     atexit.register(lambda: [s.stop() for s in servers])
+    proxies: list[Any] = []  # tests.stack_support.Process (nginx), with --nginx
+    atexit.register(lambda: [p.stop() for p in proxies])
+    if args.nginx:
+        env["VOTING_PROXY_HOPS"] = "1"
 
     def _terminate(signum: int, _frame: object) -> None:
         raise SystemExit(128 + signum)
@@ -307,11 +317,23 @@ def main(argv: list[str] | None = None) -> int:
             if status != 303:
                 raise SystemExit(f"GET /v/<token> answered {status} on {label}, expected 303")
         session = server.proc.pid if server.proc else None
+        if args.nginx:
+            from tests.stack_support import nginx
+
+            front = free_port()
+            proxies.append(nginx(front, [port], workdir / f"nginx-{label}-{len(proxies)}"))
+            port = front  # wrk talks to nginx; its CPU shows as "rest of machine"
         run_wrk(args, session, port, "get", "/readyz", 2)  # warm-up: workers open their pools
         if args.priority:
             reniced = raise_priority(-args.priority, session, database_url, args.database)
             log(f"reniced {reniced} processes (gunicorn, PostgreSQL backends) to {-args.priority}")
         return server, port
+
+    def stop_all() -> None:
+        for proxy in proxies:
+            proxy.stop()
+        for server in servers:
+            server.stop()
 
     try:
         for round_ in range(args.rounds):
@@ -328,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
                     h = measure(session, port, "get", "/healthz")
                     health[label].append(h)
                     print("\n".join(describe(f"  {label} healthz", h, 200)), flush=True)
-                server.stop()
+                stop_all()
         if args.profile:
             args.profile.mkdir(parents=True, exist_ok=True)
             for label, root in checkouts:
@@ -347,10 +369,9 @@ def main(argv: list[str] | None = None) -> int:
                 if spy is not None:
                     spy.wait(timeout=60)
                 profiles[label] = (out, 1000 * result.cpu_s["gunicorn"] / max(result.answered, 1))
-                server.stop()
+                stop_all()
     finally:
-        for server in servers:
-            server.stop()
+        stop_all()
         token_file.unlink(missing_ok=True)
 
     db_ballots, db_choices = count_ballots(database_url)
@@ -362,7 +383,8 @@ def main(argv: list[str] | None = None) -> int:
     n201 = sum(r.count(201) for r in ballot_runs)
     lines = [
         "",
-        f"configuration: {settings}; Redis limiter on; VOTING_RATELIMIT_BALLOT_PER_IP: "
+        f"configuration: {settings}{'; through nginx (deploy/nginx.conf)' if args.nginx else ''}"
+        "; Redis limiter on; VOTING_RATELIMIT_BALLOT_PER_IP: "
         + ", ".join(f"{label} {limit_for[label] or 'shipped default'}" for label, _ in checkouts),
         f"machine: {os.cpu_count()} CPUs, load generator on the same machine: wrk "
         + (f"-t{args.connections} -c{args.connections}, open loop at {args.rate:g} ballots/s"

@@ -413,7 +413,9 @@ async def cast_ballots(
     port: int, tokens: list[str], choices: list[str], rate: float, duration: float
 ) -> list[tuple[float, float, int]]:
     """Open loop: ballot i is sent at start + i / rate on a free connection (or a new one)."""
-    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    # (reader, writer, when it was last answered): nginx closes a keep-alive connection left
+    # idle for keepalive_timeout (30 s), so one idle for 20 s is not reused.
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
     results: list[tuple[float, float, int]] = []
     count = int(rate * duration)
     start = time.monotonic() + 0.1
@@ -421,13 +423,19 @@ async def cast_ballots(
     async def one(i: int) -> None:
         await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
         sent = time.monotonic()
-        pair = idle.pop() if idle else None
+        pair = None
+        while idle and pair is None:
+            reader, writer, used = idle.pop()
+            if time.monotonic() - used < 20:
+                pair = (reader, writer)
+            else:
+                writer.close()
         try:
             if pair is None:
                 pair = await asyncio.open_connection("127.0.0.1", port)
             status, reusable = await _http(*pair, _post(tokens[i], choices[i % len(choices)]))
             if reusable:
-                idle.append(pair)
+                idle.append((*pair, time.monotonic()))
             else:
                 pair[1].close()
         except (OSError, asyncio.IncompleteReadError, ValueError):
@@ -435,7 +443,7 @@ async def cast_ballots(
         results.append((sent, time.monotonic(), status))
 
     await asyncio.gather(*(one(i) for i in range(count)))
-    for _, writer in idle:
+    for _, writer, _ in idle:
         writer.close()
     return results
 

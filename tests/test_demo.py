@@ -33,6 +33,10 @@ def _answers(url: str) -> bool:
         return False
 
 
+@pytest.mark.only_on(
+    "sqlite",
+    "voting demo runs on its own SQLite file whatever the suite's database: once, in the SQLite pass",
+)
 def test_demo_serves_and_redacts_tokens(tmp_path: Path) -> None:
     port = free_port()
     voting = Path(sys.executable).parent / "voting"

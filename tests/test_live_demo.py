@@ -20,6 +20,10 @@ pytestmark = pytest.mark.xdist_group("demo")
 BIN = Path(sys.executable).parent
 
 
+@pytest.mark.only_on(
+    "sqlite",
+    "voting demo runs on its own SQLite file whatever the suite's database: once, in the SQLite pass",
+)
 @pytest.mark.slow
 def test_demo_shows_live_updates_without_redis(tmp_path: Path) -> None:
     port = free_port()
