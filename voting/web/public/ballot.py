@@ -105,7 +105,7 @@ def _render_ballot(
         can_vote=can_vote,
     )
     wanted = frozenset(checked)
-    cards, shown = card_list(
+    cards, shown, any_checked = card_list(
         shuffled(entries, seed), style, filters=filters, checked=wanted, excluded=visitor.excluded
     )
     opens_in = _seconds_until(poll.opens_at)
@@ -119,7 +119,7 @@ def _render_ballot(
         cards=cards,
         total=len(entries),
         shown=shown,
-        any_checked=bool(wanted & {e.slug for e in entries}),
+        any_checked=any_checked,
         filters=filters,
         error=error,
         opens_at=poll.opens_at,

@@ -164,23 +164,25 @@ def card_list(
     filters: Filters,
     checked: frozenset[str],
     excluded: frozenset[int],
-) -> tuple[Markup, int]:
-    """The <li> of every card, in the given order, and how many the filters show.
+) -> tuple[Markup, int, bool]:
+    """The <li> of every card, in the given order, how many the filters show, and whether
+    any card is checked.
 
     Per visitor this only joins cached markup (see card_markup), so a 100-project ballot
     costs a string join, not 100 template renders."""
     prefix = (id(current_app._get_current_object()), current_language(), style)  # type: ignore[attr-defined]
     parts: list[str] = []
     shown = 0
+    picked = False
     for entry in entries:
         visible = filters.matches(entry)
         shown += visible
-        html = card_markup(
-            entry, style, prefix, checked=entry.slug in checked, excluded=entry.id in excluded
-        )
+        ticked = entry.slug in checked
+        picked = picked or ticked
+        html = card_markup(entry, style, prefix, checked=ticked, excluded=entry.id in excluded)
         parts.append(f"\n<li>{html}</li>" if visible else f"\n<li hidden>{html}</li>")
     # Each part is escaped markup (the macro's output inside a fixed tag).
-    return Markup("".join(parts)), shown  # noqa: S704
+    return Markup("".join(parts)), shown, picked  # noqa: S704
 
 
 def card_markup(
