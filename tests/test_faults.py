@@ -200,8 +200,9 @@ def test_a_killed_worker_loses_no_ballot_and_streams_catch_up_after_a_restart(
             # B may start from the shared snapshot as A last published it: A's workers publish
             # at most LIVE_MIN_INTERVAL after a commit, and a ballot committed by the killed
             # worker waits for the next publish or recount (10 s with Redis). The stream must
-            # catch up to every stored ballot, not hold them all in its first event.
-            seen = one.next()
+            # catch up to every stored ballot, not hold them all in its first event. (Once, on
+            # SQLite under a loaded CI machine, the first event took over 10 s: 20 s.)
+            seen = one.next(20)
             if seen.data["turnout"] != 50:
                 seen = one.wait_for(lambda e: e.data.get("turnout") == 50, 15)
             assert (

@@ -90,7 +90,8 @@ def test_503_busy_says_retry_after_3_with_the_limiter_on(
             api = client.post(
                 f"/api/polls/{slug}/ballots", json={"token": token, "choices": [choice]}
             )
-            page = client.get(f"/p/{slug}", headers={"Accept": "text/html"})
+            # A limited page that reads the database (the ballot page is exempt and held).
+            page = client.get(f"/p/{slug}/project/{choice}", headers={"Accept": "text/html"})
         finally:
             held.close()
     assert page.headers["X-RateLimit-Limit"]  # the limiter added its headers (and Retry-After)

@@ -116,6 +116,10 @@ DEFAULTS: dict[str, Any] = {
     "LOG_JSON": False,
     # How logs name this process; None: host:pid.
     "INSTANCE_NAME": None,
+    # The ballot page holds what it reads alike for every visitor (the cards' projects, the
+    # fingerprint) this long per process; a change made in this process voids it at once
+    # (voting.services.held). 0: read them on every view.
+    "PAGE_HOLD_SECONDS": 1.0,
     # The public receipt board lists this many receipts per page (about 10 KB of HTML).
     "RECEIPTS_PAGE_SIZE": 100,
     # Live updates (voting.live; VOTING_LIVE_* in the environment).

@@ -17,10 +17,10 @@ from voting.domain.errors import AlreadyVoted, InvalidRequest, InvalidToken, Pol
 from voting.domain.statuses import Eligibility, PollStatus
 from voting.extensions import limiter
 from voting.models import Poll, Project, utcnow
-from voting.services import ballots, polls, receipts
-from voting.services.polls.fingerprint import published_fingerprint
-from voting.services.projects import BallotEntry, on_ballot
+from voting.services import ballots, held, polls, receipts
+from voting.services.projects import BallotEntry
 from voting.web import limits
+from voting.web.public import skeleton
 from voting.web.public.blueprint import bp
 from voting.web.public.gallery import CardStyle, active_projects, card_list, filters_for, shuffled
 from voting.web.public.visitor import (
@@ -95,7 +95,7 @@ def _render_ballot(
     entries: list[BallotEntry] | None = None,
 ) -> Response:
     if entries is None:
-        entries = on_ballot(poll.id)
+        entries = held.ballot_entries(poll)
     seed, new_cookie = _order_seed(poll, visitor)
     filters = filters_for(entries, request.args.to_dict())
     can_vote = state in CAN_VOTE
@@ -109,14 +109,32 @@ def _render_ballot(
         shuffled(entries, seed), style, filters=filters, checked=wanted, excluded=visitor.excluded
     )
     opens_in = _seconds_until(poll.opens_at)
-    body = render_template(
+    fingerprint = held.fingerprint(poll, status)
+    claim_url = _claim_url(poll)
+    key = (
+        skeleton.poll_stamp(poll),
+        status,
+        state,
+        visitor.receipt,
+        len(entries),
+        shown,
+        any_checked,
+        filters.key,
+        error,
+        poll.opens_at,
+        opens_in,
+        claim_url,
+        fingerprint,
+    )
+    body = skeleton.render(
         "ballot.html",
+        key,
+        cards,
         poll=poll,
         status=status,
         state=state,
         can_vote=can_vote,
         receipt=visitor.receipt,
-        cards=cards,
         total=len(entries),
         shown=shown,
         any_checked=any_checked,
@@ -124,9 +142,13 @@ def _render_ballot(
         error=error,
         opens_at=poll.opens_at,
         opens_in=opens_in,
-        opens_in_text=format_timedelta(timedelta(seconds=opens_in or 0), threshold=1.5),
-        claim_url=_claim_url(poll),
-        fingerprint=published_fingerprint(poll, status),
+        opens_in_text=(
+            format_timedelta(timedelta(seconds=opens_in), threshold=1.5)
+            if opens_in is not None
+            else ""
+        ),
+        claim_url=claim_url,
+        fingerprint=fingerprint,
     )
     response = Response(body, status=code, mimetype="text/html")
     if new_cookie:
@@ -156,14 +178,20 @@ def _claim_url(poll: Poll) -> str | None:
     return url_for("claim.claim", slug=poll.slug)
 
 
+# "Vote now": a hall opens this page at once from one conference NAT. What it reads alike
+# for everyone is held (services.held), so it is exempt from the per-address default limit,
+# as the results page is; the ballot POST keeps its own limits (web.limits).
 @bp.get("/p/<slug>")
+@limiter.exempt
 def ballot(slug: str) -> ResponseReturnValue:
-    poll = polls.get_poll(slug)
+    poll = held.poll(slug)  # detached: columns only, until the pages that need more
     # The cards' rows also give the schedule its count of places (no ORM load of choices).
-    entries = on_ballot(poll.id)
+    entries = held.ballot_entries(poll)
     status = polls.effective_status(poll, places=len(entries))
     visitor = visitor_for(poll)
     state = page_state(poll, status, visitor)
+    if state in (PageState.CLOSED, PageState.VOTED, PageState.INVALID):
+        poll = polls.get_poll(slug)
     if state == PageState.CLOSED:
         return render_template(
             "notice.html", kind="closed", poll=poll, receipt=visitor.receipt, status=status

@@ -80,6 +80,11 @@ class Filters:
     def active(self) -> bool:
         return bool(self.q or self.category or self.theme)
 
+    @property
+    def key(self) -> tuple[str, str, str, tuple[str, ...], tuple[str, ...]]:
+        """Every field, hashable (web.public.skeleton's cache key)."""
+        return (self.q, self.category, self.theme, tuple(self.categories), tuple(self.themes))
+
     def matches(self, project: _Shown) -> bool:
         if not self.active:
             return True
