@@ -145,12 +145,13 @@ def active_projects(poll: Poll) -> list[Project]:
     return [c.project for c in poll.choices if not c.withdrawn]
 
 
-# Each card's markup, rendered once per release (this process's templates), language, ballot
+# Each card's <li>, rendered once per release (this process's templates), language, ballot
 # kind and state, then reused for every visitor: the shuffle and the filters are per
 # visitor, the cards are not. The key holds every value the markup shows (the entry itself),
 # so an edited project is a new key; the cache is emptied when it grows past _CARDS_MAX.
-_cards: dict[tuple[object, ...], Markup] = {}
+_cards: dict[tuple[object, ...], dict[tuple[object, ...], str]] = {}
 _CARDS_MAX = 20_000
+_cards_count = 0
 
 
 @dataclass(frozen=True)
@@ -175,46 +176,48 @@ def card_list(
 
     Per visitor this only joins cached markup (see card_markup), so a 100-project ballot
     costs a string join, not 100 template renders."""
+    global _cards_count
     prefix = (id(current_app._get_current_object()), current_language(), style)  # type: ignore[attr-defined]
+    page_cards = _cards.get(prefix)
+    if page_cards is None:
+        page_cards = _cards.setdefault(prefix, {})
+    active = filters.active
     parts: list[str] = []
     shown = 0
     picked = False
     for entry in entries:
-        visible = filters.matches(entry)
+        visible = filters.matches(entry) if active else True
         shown += visible
         ticked = entry.slug in checked
         picked = picked or ticked
-        html = card_markup(entry, style, prefix, checked=ticked, excluded=entry.id in excluded)
-        parts.append(f"\n<li>{html}</li>" if visible else f"\n<li hidden>{html}</li>")
+        key = (entry, ticked, entry.id in excluded, visible)
+        li = page_cards.get(key)
+        if li is None:
+            html = card_markup(entry, style, checked=ticked, excluded=key[2])
+            li = f"\n<li>{html}</li>" if visible else f"\n<li hidden>{html}</li>"
+            if _cards_count >= _CARDS_MAX:
+                _cards.clear()
+                _cards_count = 0
+                page_cards = _cards.setdefault(prefix, {})
+            page_cards[key] = li
+            _cards_count += 1
+        parts.append(li)
     # Each part is escaped markup (the macro's output inside a fixed tag).
     return Markup("".join(parts)), shown, picked  # noqa: S704
 
 
-def card_markup(
-    entry: BallotEntry,
-    style: CardStyle,
-    prefix: tuple[object, ...],
-    *,
-    checked: bool,
-    excluded: bool,
-) -> Markup:
-    """The inside of one card's <li>: templates/_card.html, cached (see above)."""
-    key = (*prefix, entry, checked, excluded)
-    html = _cards.get(key)
-    if html is None:
-        macro = get_template_attribute("_card.html", "card")
-        html = macro(
-            entry,
-            short_summary(entry.summary),
-            base=style.base,
-            kind=style.kind,
-            can_vote=style.can_vote,
-            checked=checked,
-            excluded=excluded,
-        )
-        # An autoescaped template's macro gives Markup: its values were escaped as it ran.
-        assert isinstance(html, Markup)
-        if len(_cards) >= _CARDS_MAX:
-            _cards.clear()
-        _cards[key] = html
+def card_markup(entry: BallotEntry, style: CardStyle, *, checked: bool, excluded: bool) -> Markup:
+    """The inside of one card's <li>: templates/_card.html (card_list caches it)."""
+    macro = get_template_attribute("_card.html", "card")
+    html = macro(
+        entry,
+        short_summary(entry.summary),
+        base=style.base,
+        kind=style.kind,
+        can_vote=style.can_vote,
+        checked=checked,
+        excluded=excluded,
+    )
+    # An autoescaped template's macro gives Markup: its values were escaped as it ran.
+    assert isinstance(html, Markup)
     return html
