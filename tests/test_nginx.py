@@ -189,14 +189,25 @@ def stack(
 # -- Must show 3: hidden counts, through the stream and through nginx's micro-cache ---------
 
 
-def _get(port: int, path: str, cookie: str = "") -> tuple[int, dict[str, str], str]:
+def _get(
+    port: int, path: str, cookie: str = "", *, gzipped: bool = False
+) -> tuple[int, dict[str, str], str]:
+    """One GET; `gzipped` asks for gzip as a browser does, and unpacks what comes back."""
+    import gzip
     import http.client
 
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+    headers = {"Cookie": cookie} if cookie else {}
+    if gzipped:
+        headers["Accept-Encoding"] = "gzip"
     try:
-        conn.request("GET", path, headers={"Cookie": cookie} if cookie else {})
+        conn.request("GET", path, headers=headers)
         resp = conn.getresponse()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read().decode()
+        found = {k.lower(): v for k, v in resp.getheaders()}
+        raw = resp.read()
+        if found.get("content-encoding") == "gzip":
+            raw = gzip.decompress(raw)
+        return resp.status, found, raw.decode()
     finally:
         conn.close()
 
@@ -250,6 +261,17 @@ def test_hidden_counts_never_reach_the_public_through_nginx(
             assert status == 200
             page.append(headers.get("x-cache"))
         assert "HIT" in page, page
+        # A browser asks for gzip: its own cached variant of the page (the app gzips it once
+        # per version), and a client that did not ask is never handed the gzipped one.
+        packed: list[str | None] = []
+        while "HIT" not in packed and time.monotonic() < deadline + 20:
+            status, headers, body = _get(stack.port, f"/p/{slug}/results", gzipped=True)
+            assert status == 200 and headers.get("content-encoding") == "gzip", headers
+            assert "2 ballots" in body
+            packed.append(headers.get("x-cache"))
+        assert "HIT" in packed, packed
+        status, headers, body = _get(stack.port, f"/p/{slug}/results")
+        assert "content-encoding" not in headers and "2 ballots" in body
         # And the other way round: the public answer, cached now, is never the organizer's.
         status, headers, body = _get(stack.port, results, cookie)
         assert '"results"' in body and headers.get("x-cache") == "BYPASS"

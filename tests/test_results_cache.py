@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 from collections.abc import Callable
 
 import pytest
@@ -77,3 +79,39 @@ def test_hidden_counts_stay_out_of_the_cached_document(
         polls.reveal(slug, actor="t")
     doc = client.get(f"/api/polls/{slug}/results").get_json()
     assert doc["results"][0]["project"] == "crop-doctor"
+
+
+@pytest.mark.parametrize("path", ["/api/polls/{slug}/results", "/p/{slug}/results"])
+def test_a_browser_gets_the_same_answer_gzipped_once_per_version(
+    app: Flask,
+    client: FlaskClient,
+    make_poll: Callable[..., str],
+    mint: Callable[..., list[str]],
+    path: str,
+) -> None:
+    slug = make_poll(results_mode="live", projects=THREE)
+    [token] = mint(slug, 1)
+    url = path.format(slug=slug)
+    plain = client.get(url)
+    assert "Content-Encoding" not in plain.headers  # a client that did not ask gets it as is
+    assert "Accept-Encoding" in plain.headers["Vary"]
+    asked = {"Accept-Encoding": "gzip, deflate, br"}
+    packed = client.get(url, headers=asked)
+    assert packed.status_code == 200 and packed.headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in packed.headers["Vary"] and "Cookie" in packed.headers["Vary"]
+    assert gzip.decompress(packed.data) == plain.data
+    assert len(packed.data) < len(plain.data)
+    assert packed.headers["ETag"] == plain.headers["ETag"]
+    repeat = client.get(url, headers={**asked, "If-None-Match": packed.headers["ETag"]})
+    assert repeat.status_code == 304 and repeat.data == b""
+    # The next version is compressed anew, never the old body under a new ETag.
+    with app.app_context():
+        ballots.cast_ballot(slug, token, ["bias-lens"])
+    newer = client.get(url, headers=asked)
+    assert newer.headers["ETag"] != packed.headers["ETag"]
+    body = gzip.decompress(newer.data)
+    assert gzip.decompress(client.get(url, headers=asked).data) == body
+    if path.startswith("/api"):
+        assert json.loads(body)["turnout"] == 1
+    else:
+        assert "1 ballot" in body.decode()

@@ -12,6 +12,7 @@ and this release's templates); a repeat with If-None-Match gets 304 with no body
 from __future__ import annotations
 
 import functools
+import gzip
 import hashlib
 import threading
 import time
@@ -75,35 +76,57 @@ def snapshot(slug: str) -> live.Snapshot:
 
 
 def document(snap: live.Snapshot, audience: str) -> Response:
-    """One audience's results JSON, serialised once per snapshot version and process."""
-    key = (id(live.hub()), snap.slug)
-    with _lock:
-        held = _held.get(key)
-        body = held.bodies.get(audience) if held and held.snap.version == snap.version else None
-    if body is None:
+    """One audience's results JSON, serialised (and gzipped) once per snapshot version."""
+
+    def serialise() -> bytes:
         doc = snap.docs.organizer if audience == live.ORGANIZER else snap.docs.public
-        body = current_app.json.dumps(doc, separators=(",", ":")).encode()
-        with _lock:
-            if held is not None and held.snap.version == snap.version:
-                held.bodies[audience] = body
-    return Response(body, mimetype="application/json")
+        return bytes(current_app.json.dumps(doc, separators=(",", ":")).encode())
+
+    return _answer(snap, audience, serialise, "application/json")
 
 
 def page(snap: live.Snapshot, etag: str, render: Callable[[], str]) -> Response:
-    """The results page, rendered once per ETag (version, language, release, screen).
+    """The results page, rendered (and gzipped) once per ETag (version, language, release,
+    screen).
 
     Nothing else a client sends names a variant, so no query string can grow the cache."""
+    return _answer(snap, f"page:{etag}", lambda: render().encode(), "text/html")
+
+
+# Below this a body goes as it is: gzip's header and checksum would outweigh the saving.
+_GZIP_MIN_BYTES = 512
+
+
+def _answer(
+    snap: live.Snapshot, variant: str, make: Callable[[], bytes], mimetype: str
+) -> Response:
+    """The variant's body, made once per snapshot version and process, and gzipped once
+    too for the clients that accept it (every browser; deploy/nginx.conf passes it on).
+
+    A results document repeats every tied project's slug in `tied_with`: 100 projects all
+    at 0 votes make about 180 KB of JSON, and under 10 KB gzipped."""
+    gzipped = "gzip" in request.accept_encodings
+    wanted = f"{variant}:gzip" if gzipped else variant
     key = (id(live.hub()), snap.slug)
-    variant = f"page:{etag}"
     with _lock:
         held = _held.get(key)
-        body = held.bodies.get(variant) if held and held.snap.version == snap.version else None
+        fresh = held is not None and held.snap.version == snap.version
+        body = held.bodies.get(wanted) if held is not None and fresh else None
+        plain = held.bodies.get(variant) if held is not None and fresh else None
     if body is None:
-        body = render().encode()
+        plain = plain if plain is not None else make()
+        body = plain
+        if gzipped:
+            body = gzip.compress(plain, compresslevel=6) if len(plain) >= _GZIP_MIN_BYTES else plain
         with _lock:
             if held is not None and held.snap.version == snap.version:
-                held.bodies[variant] = body
-    return Response(body, mimetype="text/html")
+                held.bodies[variant] = plain
+                held.bodies[wanted] = body
+    response = Response(body, mimetype=mimetype)
+    response.vary.add("Accept-Encoding")
+    if gzipped and body is not plain:
+        response.headers["Content-Encoding"] = "gzip"
+    return response
 
 
 def document_etag(snap: live.Snapshot, audience: str) -> str:
