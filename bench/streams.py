@@ -4,8 +4,10 @@ Run from the repository root, with the project installed:
 
     python bench/streams.py
 
-    # the run in docs/benchmarks.md (three runs, medians; see --help for every option):
-    python bench/streams.py --viewers 5000 --rate 100 --duration 60 --runs 3
+    # the runs in docs/benchmarks.md (three runs, medians; see --help for every option):
+    python bench/streams.py --viewers 5000 --rate 100 --duration 60 --ramp 60 --runs 3
+    python bench/streams.py --viewers 5000 --rate 100 --duration 60 --ramp 60 --runs 3 \
+        --workers 2 --stream-instance
 
 What one run does:
 
@@ -14,6 +16,8 @@ What one run does:
    voter tokens (plus a margin), creates an organizer and takes the overlay key;
 2. starts --instances gunicorn instances with the shipped gunicorn.conf.py (PostgreSQL +
    Redis, VOTING_PROXY_HOPS=1) and Debian's nginx from deploy/nginx.conf in front of them;
+   with --stream-instance, one more (--stream-workers workers, at nice --stream-nice) that
+   nginx sends every event stream to, as README's "Sizing" describes;
 3. opens --viewers streams through nginx over --ramp seconds, from two load-generator
    processes: results-page viewers (each GETs /p/<slug>/results, then opens the page's
    stream), overlays (?key=) and organizer consoles (the session cookie of one login);
@@ -85,6 +89,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--settle", type=float, default=3.0)
     p.add_argument("--runs", type=int, default=1)
     p.add_argument("--instances", type=int, default=1)
+    p.add_argument(
+        "--stream-instance",
+        action="store_true",
+        help="one more gunicorn that holds every event stream (nginx's @STREAM_UPSTREAMS@)",
+    )
+    p.add_argument("--stream-workers", type=int, default=2, help="its WEB_CONCURRENCY")
+    p.add_argument("--stream-nice", type=int, default=10, help="its CPU priority (nice -n)")
     p.add_argument("--worker-class", default=None, help="GUNICORN_WORKER_CLASS (default: conf's)")
     p.add_argument("--workers", type=int, default=None, help="WEB_CONCURRENCY (default: conf's)")
     p.add_argument("--loaders", type=int, default=2, help="viewer load-generator processes")
@@ -564,8 +575,17 @@ def run_once(args: argparse.Namespace, number: int, workdir: Path) -> dict[str, 
         ports = [free_port() for _ in range(args.instances)]
         for i, p in enumerate(ports):
             servers.append(gunicorn(env, p, workdir, f"gunicorn-{i + 1}"))
+        stream_ports = None
+        if args.stream_instance:
+            stream_ports = [free_port()]
+            streams_env = {**env, "WEB_CONCURRENCY": str(args.stream_workers)}
+            servers.append(
+                gunicorn(
+                    streams_env, stream_ports[0], workdir, "gunicorn-streams", nice=args.stream_nice
+                )
+            )
         port = free_port()
-        servers.append(nginx(port, ports, workdir))
+        servers.append(nginx(port, ports, workdir, stream_ports))
         cookie = organizer_cookie(port)
         n_console = round(args.viewers * args.console_share)
         n_overlay = round(args.viewers * args.overlay_share)

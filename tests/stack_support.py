@@ -27,13 +27,24 @@ def nginx_binary() -> str | None:
     )
 
 
-def render_nginx(listen: str, upstreams: list[str], state_dir: Path, user: str = "root") -> str:
-    """deploy/nginx.conf with its placeholders filled in."""
-    servers = " ".join(f"server {u} max_fails=1 fail_timeout=2s;" for u in upstreams)
+def render_nginx(
+    listen: str,
+    upstreams: list[str],
+    state_dir: Path,
+    user: str = "root",
+    stream_upstreams: list[str] | None = None,
+) -> str:
+    """deploy/nginx.conf with its placeholders filled in; the streams go to
+    `stream_upstreams` when given, else to the same instances as the rest."""
+
+    def servers(addresses: list[str]) -> str:
+        return " ".join(f"server {u} max_fails=1 fail_timeout=2s;" for u in addresses)
+
     text = NGINX_TEMPLATE.read_text()
     for name, value in {
         "@LISTEN@": listen,
-        "@UPSTREAMS@": servers,
+        "@STREAM_UPSTREAMS@": servers(stream_upstreams or upstreams),
+        "@UPSTREAMS@": servers(upstreams),
         "@STATE_DIR@": str(state_dir),
         "@USER@": user,
     }.items():
@@ -154,12 +165,20 @@ class Process:
 
 
 def gunicorn(
-    env: dict[str, str], port: int, workdir: Path, name: str, *, wait: bool = True
+    env: dict[str, str], port: int, workdir: Path, name: str, *, wait: bool = True, nice: int = 0
 ) -> Process:
-    """gunicorn with the shipped gunicorn.conf.py on 127.0.0.1:port (started; healthy)."""
+    """gunicorn with the shipped gunicorn.conf.py on 127.0.0.1:port (started; healthy);
+    `nice` lowers its CPU priority, as a stream instance's service would (README)."""
     server = Process(
         name,
-        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py")],
+        [
+            *(["nice", "-n", str(nice)] if nice else []),
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            str(ROOT / "gunicorn.conf.py"),
+        ],
         {**env, "GUNICORN_BIND": f"127.0.0.1:{port}"},
         workdir,
     )
@@ -169,8 +188,11 @@ def gunicorn(
     return server
 
 
-def nginx(port: int, upstream_ports: list[int], workdir: Path) -> Process:
-    """Debian's nginx from deploy/nginx.conf on 127.0.0.1:port, in front of the upstreams."""
+def nginx(
+    port: int, upstream_ports: list[int], workdir: Path, stream_ports: list[int] | None = None
+) -> Process:
+    """Debian's nginx from deploy/nginx.conf on 127.0.0.1:port, in front of the upstreams
+    (the event streams to `stream_ports` when given)."""
     binary = nginx_binary()
     if binary is None:
         raise RuntimeError("nginx is not installed (apt-get install -y nginx)")
@@ -178,7 +200,12 @@ def nginx(port: int, upstream_ports: list[int], workdir: Path) -> Process:
     state.mkdir(parents=True, exist_ok=True)
     conf = state / "nginx.conf"
     conf.write_text(
-        render_nginx(f"127.0.0.1:{port}", [f"127.0.0.1:{p}" for p in upstream_ports], state)
+        render_nginx(
+            f"127.0.0.1:{port}",
+            [f"127.0.0.1:{p}" for p in upstream_ports],
+            state,
+            stream_upstreams=[f"127.0.0.1:{p}" for p in stream_ports] if stream_ports else None,
+        )
     )
     command = [binary, "-p", str(state), "-c", str(conf), "-e", str(state / "error.log")]
     check = subprocess.run(

@@ -175,6 +175,60 @@ def test_viewers_on_two_instances_get_every_ballot_and_survive_one_dying(
         assert all(w.statuses.count(200) == w.connects for w in crowd.watchers)
 
 
+# -- A stream instance of its own (README, "Sizing"): the crowd off the ballots' CPU --------
+
+
+@pytest.mark.only_on("postgresql", "PostgreSQL + Redis, as in production")
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_a_stream_instance_of_its_own_holds_every_viewer_and_the_other_every_ballot(
+    app: Flask,
+    base_config: dict[str, Any],
+    redis_url: str,
+    make_poll: Callable[..., str],
+    mint: Callable[..., list[str]],
+    tmp_path: Path,
+) -> None:
+    slug = make_poll(results_mode="live")
+    tokens = mint(slug, 3)
+    with app.app_context():
+        choice = next(c.project.slug for c in polls.get_poll(slug).choices)
+    env = {**stack_env(base_config, redis_url), "WEB_CONCURRENCY": "1"}
+    with ExitStack() as exits:
+        web_port, streams_port = free_port(), free_port()
+        web = gunicorn(env, web_port, tmp_path, "gunicorn-web", wait=False)
+        exits.callback(web.stop)
+        streams = gunicorn(env, streams_port, tmp_path, "gunicorn-streams", wait=False, nice=10)
+        exits.callback(streams.stop)
+        web.wait_healthy(web_port)
+        streams.wait_healthy(streams_port)
+        port = free_port()
+        proxy = nginx(port, [web_port], tmp_path, stream_ports=[streams_port])
+        exits.callback(proxy.stop)
+        base = f"http://127.0.0.1:{port}"
+
+        crowd = exits.enter_context(Crowd(port))
+        crowd.add(f"/api/polls/{slug}/events?view=public", 50)
+        assert crowd.everyone_sees(0, timeout=30)
+        # Every stream is on the stream instance, none on the other.
+        assert established(streams_port) >= 50 and established(web_port) < 10
+        # Ballots go to the other instance and reach every viewer through Redis.
+        for n, token in enumerate(tokens[:2], start=1):
+            assert post_ballot(base, slug, token, [choice]) == 201
+            assert crowd.everyone_sees(n, timeout=5), f"ballot {n} did not reach every viewer"
+        assert _stored(app, slug) == 2
+
+        # The other instance gone: ballots and pages fail, the streams stay and new ones open.
+        web.stop()
+        assert get_text(base + "/healthz")[0] == 502
+        assert post_ballot(base, slug, tokens[2], [choice]) == 502
+        assert all(w.connects == 1 and w.open for w in crowd.watchers)
+        crowd.add(f"/api/polls/{slug}/events?view=public", 5)
+        assert crowd.wait_until(lambda ws: len(ws) == 55 and all(w.open for w in ws), 20)
+        assert crowd.everyone_sees(2, timeout=10)
+    assert _stored(app, slug) == 2
+
+
 # -- one stack (two instances) for the tests below ------------------------------------------
 
 
