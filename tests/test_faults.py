@@ -39,6 +39,10 @@ from voting import create_app, live
 from voting.extensions import db
 
 METRICS_TOKEN = "fault-metrics-" + "t" * 32
+# The tests that start whole stacks (gunicorn instances, nginx, crowds of viewers) run one
+# after another on one xdist worker, never two at once: each measures delivery or recovery
+# times that another stack's load on the same two cores would distort.
+pytestmark = pytest.mark.xdist_group("stacks")
 
 
 def prepared(database_url: str, tokens: int, **poll: Any) -> tuple[str, list[str]]:

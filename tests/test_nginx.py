@@ -30,6 +30,10 @@ from voting.models import Ballot, Poll
 from voting.services import organizers, overlay, polls
 
 ORGANIZER = ("nginx-ana", "a long organizer password")
+# The tests that start whole stacks (gunicorn instances, nginx, crowds of viewers) run one
+# after another on one xdist worker, never two at once: each measures delivery or recovery
+# times that another stack's load on the same two cores would distort.
+pytestmark = pytest.mark.xdist_group("stacks")
 
 
 @pytest.fixture(autouse=True)
