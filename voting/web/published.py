@@ -105,26 +105,25 @@ def _answer(
 
     A results document repeats every tied project's slug in `tied_with`: 100 projects all
     at 0 votes make about 180 KB of JSON, and about 4 KB gzipped."""
-    gzipped = "gzip" in request.accept_encodings
-    wanted = f"{variant}:gzip" if gzipped else variant
+    packed_variant = f"{variant}:gzip"
     key = (id(live.hub()), snap.slug)
     with _lock:
         held = _held.get(key)
-        fresh = held is not None and held.snap.version == snap.version
-        body = held.bodies.get(wanted) if held is not None and fresh else None
-        plain = held.bodies.get(variant) if held is not None and fresh else None
-    if body is None:
-        plain = plain if plain is not None else make()
-        body = plain
-        if gzipped:
-            body = gzip.compress(plain, compresslevel=6) if len(plain) >= _GZIP_MIN_BYTES else plain
+        bodies = held.bodies if held is not None and held.snap.version == snap.version else {}
+        plain, packed = bodies.get(variant), bodies.get(packed_variant)
+    made: dict[str, bytes] = {}
+    if plain is None:
+        plain = made[variant] = make()
+    compress = "gzip" in request.accept_encodings and len(plain) >= _GZIP_MIN_BYTES
+    if compress and packed is None:
+        packed = made[packed_variant] = gzip.compress(plain, compresslevel=6)
+    if made:
         with _lock:
             if held is not None and held.snap.version == snap.version:
-                held.bodies[variant] = plain
-                held.bodies[wanted] = body
-    response = Response(body, mimetype=mimetype)
+                held.bodies.update(made)
+    response = Response(packed if compress else plain, mimetype=mimetype)
     response.vary.add("Accept-Encoding")
-    if gzipped and body is not plain:
+    if compress:
         response.headers["Content-Encoding"] = "gzip"
     return response
 

@@ -109,26 +109,8 @@ def _render_ballot(
         shuffled(entries, seed), style, filters=filters, checked=wanted, excluded=visitor.excluded
     )
     opens_in = _seconds_until(poll.opens_at)
-    fingerprint = held.fingerprint(poll, status)
-    claim_url = _claim_url(poll)
-    key = (
-        skeleton.poll_stamp(poll),
-        status,
-        state,
-        visitor.receipt,
-        len(entries),
-        shown,
-        any_checked,
-        filters.key,
-        error,
-        poll.opens_at,
-        opens_in,
-        claim_url,
-        fingerprint,
-    )
     body = skeleton.render(
         "ballot.html",
-        key,
         cards,
         poll=poll,
         status=status,
@@ -147,8 +129,8 @@ def _render_ballot(
             if opens_in is not None
             else ""
         ),
-        claim_url=claim_url,
-        fingerprint=fingerprint,
+        claim_url=_claim_url(poll),
+        fingerprint=held.fingerprint(poll, status),
     )
     response = Response(body, status=code, mimetype="text/html")
     if new_cookie:

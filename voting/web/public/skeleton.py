@@ -5,8 +5,9 @@ card), and so does the form's CSRF token. Everything else on the page is the sam
 everyone who sees the poll in the same state, language and URL. This process renders that
 once, with markers where the cards and the token go, and fills them in per view.
 
-The key holds every input the template reads besides those two, so a change to the poll,
-its state, the filters or the fingerprint is a new key, never a stale page. The markers
+The key is every value the template is given besides those two (a poll by all its
+columns), so a change to the poll, its state, the filters or the fingerprint is a new key,
+never a stale page. The markers
 are random per process, so no title or search can guess them.
 """
 
@@ -20,9 +21,11 @@ from typing import Any
 from flask import current_app, render_template, request
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
+from sqlalchemy import inspect as sa_inspect
 
 from voting.i18n import current_language
 from voting.models import Poll
+from voting.web.public.gallery import Filters
 
 _CARDS = f"voting-cards-{secrets.token_hex(16)}"
 _CSRF = f"voting-csrf-{secrets.token_hex(16)}"
@@ -32,29 +35,29 @@ _lock = threading.Lock()
 _pages: dict[Hashable, str] = {}
 
 
-def poll_stamp(poll: Poll) -> tuple[Hashable, ...]:
-    """What ballot.html reads of the poll."""
-    return (
-        poll.id,
-        poll.slug,
-        poll.title,
-        poll.description,
-        poll.rehearsal_of,
-        poll.eligibility,
-        poll.max_choices,
-    )
+_POLL_COLUMNS = tuple(a.key for a in sa_inspect(Poll).column_attrs)
 
 
-def render(template: str, key: tuple[Hashable, ...], cards: Markup, **context: Any) -> str:
+def _keyed(value: Any) -> Hashable:
+    """A template value as part of the cache key: a poll by its columns, filters by theirs."""
+    if isinstance(value, Poll):
+        return tuple(getattr(value, name) for name in _POLL_COLUMNS)
+    if isinstance(value, Filters):
+        return value.key
+    return value
+
+
+def render(template: str, cards: Markup, **context: Any) -> str:
     """render_template(template, cards=cards, **context), the part around `cards` cached.
 
-    `key` must name every value in `context` (poll_stamp for the poll)."""
+    The key is every value in `context` (each hashable, a Poll or Filters), plus the
+    language and the address."""
     full_key = (
         id(current_app._get_current_object()),  # type: ignore[attr-defined]
         template,
         current_language(),
         request.full_path,  # the language links keep the address
-        key,
+        tuple((name, _keyed(value)) for name, value in sorted(context.items())),
     )
     with _lock:
         page = _pages.get(full_key)
