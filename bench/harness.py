@@ -92,9 +92,8 @@ def prepare(
     database_url: str, redis_url: str, secret_key: str, count: int
 ) -> tuple[list[str], list[str]]:
     """Migrate, import the demo projects, open a poll, mint tokens; return (tokens, slugs)."""
-    from flask_migrate import upgrade
-
     from voting import create_app
+    from voting.database import upgrade_schema
     from voting.services import issuing, polls, projects
 
     app = create_app(
@@ -107,7 +106,7 @@ def prepare(
     )
     data = (ROOT / "voting" / "demo_data" / "projects.json").read_bytes()
     with app.app_context():
-        upgrade()
+        upgrade_schema()
         report = projects.import_projects(data, "projects.json", actor="bench")
         if report.rejected:
             raise SystemExit(f"demo projects rejected: {report.rejected}")

@@ -92,9 +92,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def prepare(database_url: str, redis_url: str, secret_key: str, count: int) -> tuple[int, str]:
     """Projects, an open live poll with 200 ballots; returns (poll id, an unspent token)."""
-    from flask_migrate import upgrade
-
     from voting import create_app
+    from voting.database import upgrade_schema
     from voting.services import ballots, issuing, polls, projects
 
     demo = json.loads((ROOT / "voting" / "demo_data" / "projects.json").read_text())["projects"]
@@ -113,7 +112,7 @@ def prepare(database_url: str, redis_url: str, secret_key: str, count: int) -> t
         }
     )
     with app.app_context():
-        upgrade()
+        upgrade_schema()
         report = projects.import_projects(
             json.dumps({"projects": many}).encode(), "projects.json", actor="bench"
         )

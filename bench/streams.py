@@ -142,9 +142,8 @@ def recreate_database(admin_url: str, name: str) -> str:
 
 def prepare(database_url: str, redis_url: str, secret: str, tokens: int) -> dict[str, Any]:
     """A fresh poll with live results, its tokens, an organizer and the overlay key."""
-    from flask_migrate import upgrade
-
     from voting import create_app
+    from voting.database import upgrade_schema
     from voting.services import issuing, organizers, overlay, polls, projects
 
     app = create_app(
@@ -157,7 +156,7 @@ def prepare(database_url: str, redis_url: str, secret: str, tokens: int) -> dict
     )
     data = (ROOT / "voting" / "demo_data" / "projects.json").read_bytes()
     with app.app_context():
-        upgrade()
+        upgrade_schema()
         projects.import_projects(data, "projects.json", actor="bench")
         poll = polls.create_poll(
             polls.PollSpec(slug=POLL, title="Closing session", method="plurality"),

@@ -21,7 +21,6 @@ import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from flask_migrate import upgrade
 from jinja2.bccache import Bucket, BytecodeCache
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -39,6 +38,7 @@ from tests.support import (
     serving,
 )
 from voting import create_app, live
+from voting.database import upgrade_schema
 from voting.extensions import db, limiter
 from voting.services.polls import live_documents
 
@@ -114,7 +114,7 @@ def _schema(base_config: dict[str, Any]) -> None:
             if db.engine.dialect.name == "postgresql":
                 conn.execute(text("DROP SCHEMA public CASCADE"))
                 conn.execute(text("CREATE SCHEMA public"))
-        upgrade()
+        upgrade_schema()
         db.engine.dispose()
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 
 from tests.support import TEST_SECRET
 from voting import create_app, live
+from voting.database import bind_migrations
 from voting.extensions import db
 from voting.services import polls
 
@@ -77,6 +78,7 @@ def test_backup_then_restore_into_a_fresh_database_verifies_with_the_same_tally(
         {"TESTING": True, "SECRET_KEY": TEST_SECRET, "SQLALCHEMY_DATABASE_URI": restored_url,
          "HASH_KEY": "test-hash-key", "BASE_URL": "http://vote.test"}
     )  # fmt: skip
+    bind_migrations(restored)  # what `voting db` does before its command runs
     try:
         on_restored = restored.test_cli_runner()
         assert on_restored.invoke(args=["db", "check"]).exit_code == 0

@@ -47,7 +47,7 @@ pytestmark = pytest.mark.xdist_group("stacks")
 
 def prepared(database_url: str, tokens: int, **poll: Any) -> tuple[str, list[str]]:
     """Migrate an empty database, and make an open poll with `tokens` voter links in it."""
-    from flask_migrate import upgrade
+    from voting.database import upgrade_schema
 
     app = create_app(
         {"TESTING": True, "SECRET_KEY": TEST_SECRET, "SQLALCHEMY_DATABASE_URI": database_url,
@@ -55,7 +55,7 @@ def prepared(database_url: str, tokens: int, **poll: Any) -> tuple[str, list[str
     )  # fmt: skip
     try:
         with app.app_context():
-            upgrade()
+            upgrade_schema()
         slug = make_poll_on(app, "fault", **poll)
         return slug, mint_on(app, slug, tokens)
     finally:

@@ -14,7 +14,7 @@ from voting import i18n, live
 from voting.cli import register_cli
 from voting.config import ROOT
 from voting.database import configure_sqlite, reset_write_intent
-from voting.extensions import csrf, db, limiter, login_manager, migrate, redis_client
+from voting.extensions import csrf, db, limiter, login_manager, redis_client
 from voting.services.polls import live_documents
 from voting.web import protocol, register_web
 
@@ -33,7 +33,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     protocol.init_app(app)
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(ROOT / "migrations"), compare_type=True)
     csrf.init_app(app)
     login_manager.init_app(app)
     redis_client.init_app(app)

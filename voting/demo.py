@@ -11,10 +11,10 @@ from typing import Any
 
 import click
 from flask import Flask
-from flask_migrate import upgrade
 from werkzeug.serving import WSGIRequestHandler, run_simple
 
 from voting.app import create_app
+from voting.database import upgrade_schema
 from voting.domain.statuses import ResultsMode
 from voting.extensions import db
 from voting.links import voter_url
@@ -50,7 +50,7 @@ def seed(app: Flask, *, fresh: bool = True) -> DemoInfo:
         db.engine.dispose()
         for suffix in ("", "-wal", "-shm"):
             Path(f"{database}{suffix}").unlink(missing_ok=True)
-    upgrade()
+    upgrade_schema()
     data = resources.files("voting").joinpath("demo_data/projects.json").read_bytes()
     projects.import_projects(data, "projects.json", actor="demo")
     password = secrets.token_urlsafe(12)
