@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import suppress
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -83,6 +84,28 @@ def tail(path: Path, lines: int = 30) -> str:
         return ""
 
 
+def stop_all(servers: list[Process]) -> None:
+    """SIGTERM every server's process group at once, then wait for each: their graceful
+    shutdowns (gunicorn waits GUNICORN_GRACEFUL_TIMEOUT for kept-alive connections) overlap."""
+    stopping = []
+    for server in servers:
+        proc, server.proc = server.proc, None
+        if proc is None or proc.poll() is not None:
+            continue
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+        stopping.append(proc)
+    for proc in stopping:
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            with suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+
+
 class Process:
     """A server in its own session, so stop() and kill() reach its workers too."""
 
@@ -120,17 +143,7 @@ class Process:
             self.proc.wait(timeout=10)
 
     def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except ProcessLookupError:
-            return
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
+        stop_all([self])
 
     def wait_healthy(self, port: int) -> None:
         assert self.proc is not None

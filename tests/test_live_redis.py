@@ -11,7 +11,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -49,29 +49,39 @@ def votes_of(doc: dict[str, Any]) -> dict[str, int]:
 
 
 @contextmanager
-def gunicorn(env: dict[str, str]) -> Iterator[str]:
-    """One app process under gunicorn with the threaded worker that long-lived streams need."""
-    port = free_port()
-    command = [
-        *(str(BIN / "gunicorn"), "-k", "gthread", "--threads", "16", "-w", "1"),
-        *("-b", f"127.0.0.1:{port}", "--graceful-timeout", "5", "--log-level", "warning"),
-        "voting:create_app()",
-    ]
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            if not wait_until(lambda: _healthy(base), timeout=30, interval=0.1):
+def gunicorn(env: dict[str, str], count: int) -> Iterator[list[str]]:
+    """`count` app processes under gunicorn, started together, with the threaded worker
+    that long-lived streams need."""
+    with ExitStack() as exits:
+        started, procs = [], []
+        exits.callback(_stop_all, procs)  # together: their graceful shutdowns overlap
+        for _ in range(count):
+            port = free_port()
+            command = [
+                *(str(BIN / "gunicorn"), "-k", "gthread", "--threads", "16", "-w", "1"),
+                *("-b", f"127.0.0.1:{port}", "--graceful-timeout", "5", "--log-level", "warning"),
+                "voting:create_app()",
+            ]
+            log = exits.enter_context(tempfile.TemporaryFile())
+            proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
+            procs.append(proc)
+            started.append((f"http://127.0.0.1:{port}", log))
+        for base, log in started:
+            if not wait_until(lambda base=base: _healthy(base), timeout=30, interval=0.1):
                 log.seek(0)
                 raise AssertionError("gunicorn did not start: " + log.read().decode())
-            yield base
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        yield [base for base, _ in started]
+
+
+def _stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
 
 
 def _healthy(base: str) -> bool:
@@ -122,7 +132,7 @@ def test_a_ballot_cast_on_one_instance_reaches_the_other_through_redis(
     # B reconciles with the database only every 60 s (instance_env), so an event that reaches
     # it within the 5 s waits below came through Redis. How fast is printed, not asserted:
     # a loaded machine is slow, not wrong (docs/benchmarks.md, "Live updates across instances").
-    with gunicorn(env) as a, gunicorn(env) as b, SSEClient(f"{b}/api/polls/{slug}/events") as on_b:
+    with gunicorn(env, 2) as (a, b), SSEClient(f"{b}/api/polls/{slug}/events") as on_b:
         assert on_b.next().data["turnout"] == 0
         for n, (token, choice) in enumerate(zip(tokens, choices, strict=True), start=1):
             sent = time.monotonic()

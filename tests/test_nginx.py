@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 
 from tests.crowd_support import Crowd, established
 from tests.live_support import free_port, get_text, post_ballot
-from tests.stack_support import Process, gunicorn, login_cookie, nginx, nginx_binary
+from tests.stack_support import Process, gunicorn, login_cookie, nginx, nginx_binary, stop_all
 from tests.support import TEST_SECRET, in_app, need_service
 from voting.models import Ballot, Poll
 from voting.services import organizers, overlay, polls
@@ -86,17 +86,19 @@ class Stack:
 def start_stack(
     exits: ExitStack, env: dict[str, str], workdir: Path, count: int, **extra: str
 ) -> Stack:
+    started: list[Process] = []
+    exits.callback(stop_all, started)  # stopped together too: their graceful waits overlap
     instances = []
     for i in range(count):  # started together, then waited for: a loaded machine is slow
         port = free_port()
         server = gunicorn({**env, **extra}, port, workdir, f"gunicorn-{i + 1}", wait=False)
-        exits.callback(server.stop)
+        started.append(server)
         instances.append((server, port))
     for server, port in instances:
         server.wait_healthy(port)
     port = free_port()
     proxy = nginx(port, [p for _, p in instances], workdir)
-    exits.callback(proxy.stop)
+    started.append(proxy)
     return Stack(instances, proxy, port)
 
 
@@ -201,14 +203,14 @@ def test_a_stream_instance_of_its_own_holds_every_viewer_and_the_other_every_bal
     with ExitStack() as exits:
         web_port, streams_port = free_port(), free_port()
         web = gunicorn(env, web_port, tmp_path, "gunicorn-web", wait=False)
-        exits.callback(web.stop)
         streams = gunicorn(env, streams_port, tmp_path, "gunicorn-streams", wait=False, nice=10)
-        exits.callback(streams.stop)
+        started = [web, streams]
+        exits.callback(stop_all, started)
         web.wait_healthy(web_port)
         streams.wait_healthy(streams_port)
         port = free_port()
         proxy = nginx(port, [web_port], tmp_path, stream_ports=[streams_port])
-        exits.callback(proxy.stop)
+        started.append(proxy)
         base = f"http://127.0.0.1:{port}"
 
         crowd = exits.enter_context(Crowd(port))

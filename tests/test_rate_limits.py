@@ -143,38 +143,40 @@ def test_proxy_hops_one_keys_on_the_real_client(limited_app: Callable[..., Flask
 
 
 @contextmanager
-def serve(env: dict[str, str], port: int) -> Iterator[str]:
-    """One app process (gunicorn, one worker) on 127.0.0.1:port."""
+def serve(env: dict[str, str], count: int) -> Iterator[list[str]]:
+    """`count` app processes (gunicorn, one worker each) on free ports, started together."""
     gunicorn = Path(sys.executable).parent / "gunicorn"
-    proc = subprocess.Popen(
-        [
-            str(gunicorn),
-            "-w",
-            "1",
-            "-b",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-            "voting:create_app()",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
+    procs, bases = [], []
     try:
-        for _ in range(150):
-            try:
-                with urllib.request.urlopen(base + "/healthz", timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("app process did not start")
-        yield base
+        for _ in range(count):
+            port = free_port()
+            procs.append(
+                subprocess.Popen(
+                    [
+                        *(str(gunicorn), "-w", "1", "-b", f"127.0.0.1:{port}"),
+                        *("--log-level", "warning", "voting:create_app()"),
+                    ],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            bases.append(f"http://127.0.0.1:{port}")
+        for base in bases:
+            for _ in range(300):
+                try:
+                    with urllib.request.urlopen(base + "/healthz", timeout=1):
+                        break
+                except OSError:
+                    time.sleep(0.1)
+            else:
+                raise AssertionError("app process did not start")
+        yield bases
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=10)
 
 
 def post_json(url: str, body: bytes) -> int:
@@ -202,7 +204,7 @@ def test_two_processes_share_the_counters(
         "VOTING_HASH_KEY": "test-hash-key",
     }
     body = f'{{"token": "{token}", "choices": ["flood-watch"]}}'.encode()
-    with serve(env, free_port()) as a, serve(env, free_port()) as b:
+    with serve(env, 2) as (a, b):
         statuses = [post_json(f"{url}/api/polls/rl/ballots", body) for url in (a, b, a, b, a, b)]
     # Five requests per minute per token in all: the sixth is refused whichever process gets it.
     assert statuses == [201, 409, 409, 409, 409, 429]
