@@ -10,8 +10,10 @@ Plain helpers that test modules import are in tests/support.py, never here.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         pinned = item.get_closest_marker("only_on")
         if pinned is not None and pinned.args[0] != backend:
             item.add_marker(pytest.mark.skip(reason=pinned.args[1]))
+
+
+@pytest.fixture(autouse=True)
+def _one_stack_at_a_time(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The tests of the "stacks" group start gunicorn and nginx stacks and time what crosses
+    them (a ballot reaches 500 viewers within 1 s). xdist runs the group on one worker; this
+    lock keeps them one at a time across pytest runs too, since .ci/run runs its PostgreSQL and
+    SQLite passes side by side on one machine."""
+    group = request.node.get_closest_marker("xdist_group")
+    if group is None or "stacks" not in (*group.args, group.kwargs.get("name")):
+        yield
+        return
+    with open(Path(tempfile.gettempdir()) / "voting-tests-stacks.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, after teardown
+        yield
 
 
 def _worker() -> str:
