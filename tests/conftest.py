@@ -10,10 +10,8 @@ Plain helpers that test modules import are in tests/support.py, never here.
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -55,21 +53,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         pinned = item.get_closest_marker("only_on")
         if pinned is not None and pinned.args[0] != backend:
             item.add_marker(pytest.mark.skip(reason=pinned.args[1]))
-
-
-@pytest.fixture(autouse=True)
-def _one_stack_at_a_time(request: pytest.FixtureRequest) -> Iterator[None]:
-    """The tests of the "stacks" group start gunicorn and nginx stacks and time what crosses
-    them (a ballot reaches 500 viewers within 1 s). xdist runs the group on one worker; this
-    lock keeps them one at a time across pytest runs too, since .ci/run runs its PostgreSQL and
-    SQLite passes side by side on one machine."""
-    group = request.node.get_closest_marker("xdist_group")
-    if group is None or "stacks" not in (*group.args, group.kwargs.get("name")):
-        yield
-        return
-    with open(Path(tempfile.gettempdir()) / "voting-tests-stacks.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, after teardown
-        yield
 
 
 def _worker() -> str:
@@ -177,6 +160,17 @@ class _SharedTemplates(BytecodeCache):
 _TEMPLATES = _SharedTemplates()
 
 
+def _storage_alive() -> None:
+    """The module-level Limiter forgets that an earlier test's Redis died.
+
+    flask-limiter marks its storage dead (and counts in memory) when Redis fails, and only
+    its own backoff check clears the mark; init_app for a new app does not. In production one
+    app lives per process; here a test after test_redis_dies_mid_run_and_comes_back would find
+    its limits counted in memory instead of in its own Redis."""
+    limiter._storage_dead = False
+    limiter._Limiter__check_backend_count = 0  # type: ignore[attr-defined]
+
+
 class Apps:
     """The apps one test builds: new ones with extra config, or the worker's default app.
 
@@ -196,6 +190,7 @@ class Apps:
 
     def __call__(self, **overrides: Any) -> Flask:
         app = create_app({**self.base_config, **overrides})
+        _storage_alive()
         app.jinja_env.bytecode_cache = _TEMPLATES
         self.made.append(app)
         return app
@@ -208,6 +203,7 @@ class Apps:
         # flask-limiter keeps `enabled` and its storage on the one module-level Limiter, set
         # by whichever app was built last; give them back to the default app.
         limiter.init_app(Apps.default_app)
+        _storage_alive()
         self.used_default = True
         return Apps.default_app
 

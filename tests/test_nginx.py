@@ -34,6 +34,8 @@ ORGANIZER = ("nginx-ana", "a long organizer password")
 # after another on one xdist worker, never two at once: each measures delivery or recovery
 # times that another stack's load on the same two cores would distort.
 pytestmark = pytest.mark.xdist_group("stacks")
+# nginx does the same whatever database is behind the app: once, in the production pass.
+NGINX_ONLY = "PostgreSQL + Redis, as in production (what nginx does is the same on SQLite)"
 
 
 @pytest.fixture(autouse=True)
@@ -272,6 +274,7 @@ def _get(
         conn.close()
 
 
+@pytest.mark.only_on("postgresql", NGINX_ONLY)
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_hidden_counts_never_reach_the_public_through_nginx(
@@ -392,6 +395,7 @@ def test_three_thousand_viewers_from_one_address_are_all_served(
 # -- issue 15, Must show 5: slow clients are nginx's to hold ---------------------------------
 
 
+@pytest.mark.only_on("postgresql", NGINX_ONLY)
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_slow_clients_do_not_hold_the_instance(
