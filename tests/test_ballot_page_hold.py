@@ -11,11 +11,12 @@ from typing import Any
 
 import redis
 from flask import Flask
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, func, select, text
 
 from tests.live_support import wait_until
-from tests.support import csrf_from, in_app
-from voting.services import polls, projects
+from tests.support import csrf_from, in_app, make_poll_on, mint_on
+from voting.models import Ballot
+from voting.services import ballots, issuing, polls, projects
 
 
 def _titles(page: str) -> list[str]:
@@ -116,3 +117,48 @@ def test_the_ballot_page_is_not_limited_per_address_but_other_pages_are(
     # The default limit still holds for the other pages.
     statuses = [client.get(f"/p/{slug}/project/flood-watch").status_code for _ in range(5)]
     assert statuses[:3] == [200] * 3 and statuses[3:] == [429, 429]
+
+
+def test_a_held_page_reads_each_voters_link_afresh_in_every_state(
+    make_app: Callable[..., Flask], make_poll: Callable[..., str], mint: Callable[..., list[str]]
+) -> None:
+    """With the poll held, a voter cookie's token is the one thing read per view: on
+    PostgreSQL in one autocommitted statement (services.voters). Each state shows at once,
+    even a ballot or a revocation written while the page is held."""
+    app = make_app(PAGE_HOLD_SECONDS=600)
+    slug = make_poll()
+    first, second, third = mint(slug, 3)
+    browsers = {}
+    for token in (first, second, third):
+        browsers[token] = app.test_client()
+        assert browsers[token].get(f"/v/{token}").status_code == 303
+
+    def view(token: str) -> str:
+        app.test_client().get(f"/p/{slug}")  # the poll is held before each view
+        response = browsers[token].get(f"/p/{slug}")
+        assert response.status_code == 200
+        return response.get_data(as_text=True)
+
+    assert 'name="choice"' in view(first) and 'name="csrf_token"' in view(first)
+    with app.app_context():
+        receipt = ballots.cast_ballot(slug, first, ["flood-watch"]).receipt
+    shown = view(first)  # a ballot changes nothing held: only the token's own row tells
+    assert receipt in shown and 'name="choice"' not in shown
+    assert 'name="choice"' in view(second)
+    with app.app_context():
+        assert issuing.revoke(slug, actor="ana", tokens=[second]) == 1
+    revoked = view(second)
+    assert "cancelled" in revoked and 'name="choice"' not in revoked
+    with app.app_context():
+        other = make_poll_on(app)
+        [foreign] = mint_on(app, other, 1)
+    browsers[foreign] = app.test_client()
+    browsers[foreign].set_cookie(f"vt_{_poll_id(app, slug)}", foreign, path=f"/p/{slug}")
+    assert 'name="choice"' not in view(foreign)
+    assert 'name="choice"' in view(third)  # and the others are as they were
+    assert in_app(app, select(func.count(Ballot.id))) == 1
+
+
+def _poll_id(app: Flask, slug: str) -> int:
+    with app.app_context():
+        return polls.get_poll(slug).id

@@ -12,14 +12,19 @@ PostgreSQL needs no BEGIN IMMEDIATE; there the rules rely on row locks (services
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import Any, ParamSpec, TypeVar
 
+import psycopg
 from flask import Flask, current_app
+from psycopg.rows import namedtuple_row
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
+from voting import metrics
 from voting.config import ROOT
 from voting.extensions import db
 
@@ -69,6 +74,40 @@ def begin_write() -> None:
     if session.in_transaction():
         session.commit()
     _next_begin_immediate.set(True)
+
+
+def autocommitted(sql: str, params: Mapping[str, Any]) -> list[Any]:
+    """The rows of one statement run alone, in autocommit, on a pooled connection
+    (PostgreSQL): one round trip, where a transaction costs three (BEGIN, the statement,
+    ROLLBACK or COMMIT), and no ORM, not even SQLAlchemy's execution layer (the profiles in
+    docs/benchmarks.md found each costing more than the statement).
+
+    The rows are psycopg's named tuples, with the values as the driver gives them (no
+    SQLAlchemy column types). A lost server invalidates the connection and raises
+    SQLAlchemy's OperationalError, as any other query would (503 database_unavailable);
+    the pool's timeout raises its TimeoutError (503 busy) before anything is sent.
+    """
+    started = time.perf_counter()
+    try:
+        conn = db.engine.raw_connection()
+    except psycopg.OperationalError as exc:  # a raw connection's errors come unwrapped
+        raise OperationalError(sql, params, exc) from exc
+    metrics.POOL_WAIT.observe(time.perf_counter() - started)
+    try:
+        driver: Any = conn.driver_connection
+        try:
+            driver.autocommit = True
+            with driver.cursor(row_factory=namedtuple_row) as cur:
+                return list(cur.execute(sql, params).fetchall())
+        except psycopg.OperationalError as exc:
+            # The server went away: the connection never goes back to the pool.
+            conn.invalidate(exc)
+            raise OperationalError(sql, params, exc) from exc
+        finally:
+            if not driver.closed and not driver.broken:
+                driver.autocommit = False
+    finally:
+        conn.close()  # back to the pool
 
 
 def atomic(service: Callable[P, R]) -> Callable[P, R]:

@@ -12,19 +12,13 @@ raises the same errors the other path would.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import psycopg
-from psycopg.rows import namedtuple_row
-from sqlalchemy.exc import OperationalError
-
-from voting import metrics
+from voting.database import autocommitted
 from voting.domain.statuses import PollStatus
-from voting.extensions import db
 
 # The statuses are PollStatus.OPEN and .DRAFT (asserted below). Checks mirror services.ballots: the window (domain.schedule.window_status), an issued and
 # unrevoked token of this poll, every chosen slug an active choice, none excluded.
@@ -103,27 +97,6 @@ def insert_first_ballot(
         "receipt": receipt,
         "now": now,
     }
-    started = time.perf_counter()
-    try:
-        conn = db.engine.raw_connection()
-    except psycopg.OperationalError as exc:  # a raw connection's errors come unwrapped
-        raise OperationalError(_SQL, params, exc) from exc
-    metrics.POOL_WAIT.observe(time.perf_counter() - started)
-    try:
-        driver: Any = conn.driver_connection
-        try:
-            driver.autocommit = True
-            with driver.cursor(row_factory=namedtuple_row) as cur:
-                rows = cur.execute(_SQL, params).fetchall()
-        except psycopg.OperationalError as exc:
-            # The server went away: the connection never goes back to the pool, and the app
-            # answers as for any other lost database (503 database_unavailable).
-            conn.invalidate(exc)
-            raise OperationalError(_SQL, params, exc) from exc
-        finally:
-            if not driver.closed and not driver.broken:
-                driver.autocommit = False
-    finally:
-        conn.close()  # back to the pool
+    rows = autocommitted(_SQL, params)
     ballot_id = rows[0].ballot_id if rows else None
     return Outcome(ballot_id=ballot_id, rows=rows)
