@@ -80,6 +80,10 @@ def hold(key: Hashable, read: Callable[[], T]) -> T:
     if found is not None and found[1] == generation and now - found[0] < seconds:
         return found[2]
     value = read()
+    if found is not None and value == found[2]:
+        # Unchanged: keep the object already handed out, so what is cached by it (each
+        # card's markup, web.public.gallery) is found by identity, not compared field by field.
+        value = found[2]
     with _lock:
         if generation == _generation:
             if len(_held) >= _MAX_ENTRIES:
