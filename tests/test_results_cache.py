@@ -10,6 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from tests.admin_support import Console
 from voting.services import ballots, polls
 
 THREE = ["flood-watch", "crop-doctor", "bias-lens"]
@@ -79,6 +80,31 @@ def test_hidden_counts_stay_out_of_the_cached_document(
         polls.reveal(slug, actor="t")
     doc = client.get(f"/api/polls/{slug}/results").get_json()
     assert doc["results"][0]["project"] == "crop-doctor"
+
+
+def test_only_a_signed_in_organizer_gets_the_counts_of_a_hidden_poll(
+    app: Flask, make_poll: Callable[..., str], mint: Callable[..., list[str]]
+) -> None:
+    """The JSON skips loading the session when a request has no session cookie: a voter's
+    cookie or a made-up one still gets the public document, the organizer the counts."""
+    slug = make_poll(results_mode="hidden", projects=THREE)
+    [token] = mint(slug, 1)
+    with app.app_context():
+        ballots.cast_ballot(slug, token, ["crop-doctor"])
+    path = f"/api/polls/{slug}/results"
+    organizer = Console.login(app, app.test_client())
+    answer = organizer.get(path)
+    assert answer.get_json()["results"][0]["votes"] == 1
+    assert answer.headers["Cache-Control"] == "private, no-store"
+    voter = app.test_client()
+    assert voter.get(f"/v/{token}").status_code == 303
+    stranger = app.test_client()
+    stranger.set_cookie("session", "made-up")
+    for client in (voter, stranger, app.test_client()):
+        answer = client.get(path)
+        assert answer.status_code == 200 and "results" not in answer.get_json()
+        assert "private" not in answer.headers["Cache-Control"]
+        assert "Cookie" in answer.headers["Vary"]
 
 
 @pytest.mark.parametrize("path", ["/api/polls/{slug}/results", "/p/{slug}/results"])

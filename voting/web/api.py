@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
-from flask_login import current_user
 
 from voting import live
 from voting.domain.errors import InvalidRequest, InvalidToken, VotingError
@@ -13,6 +12,7 @@ from voting.extensions import csrf, limiter
 from voting.links import public_url
 from voting.services import ballots, polls, receipts
 from voting.web import limits, openapi, published
+from voting.web.sessions import organizer_signed_in
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 # Ballots authenticate with the token in the body, never with a cookie: no CSRF surface.
@@ -57,7 +57,7 @@ def _cast(slug: str) -> ResponseReturnValue:
 @limiter.exempt
 def results(slug: str) -> ResponseReturnValue:
     """From the live snapshot cache (web.published), with an ETag; 304 for a repeat."""
-    organizer = bool(getattr(current_user, "is_authenticated", False))
+    organizer = organizer_signed_in()
     snap = published.snapshot(slug)
     audience = live.ORGANIZER if organizer else live.PUBLIC
     etag = published.document_etag(snap, audience)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Flask, has_request_context, request
+from flask import Flask, current_app, has_request_context, request
 from flask.sessions import SecureCookieSessionInterface
+from flask_login import current_user
 
 
 class SecureWhenHttpsSessionInterface(SecureCookieSessionInterface):
@@ -21,3 +22,14 @@ class SecureWhenHttpsSessionInterface(SecureCookieSessionInterface):
 def install(app: Flask) -> None:
     """Use the HTTPS-aware session cookie for every blueprint of the app."""
     app.session_interface = SecureWhenHttpsSessionInterface()
+
+
+def organizer_signed_in() -> bool:
+    """Is an organizer signed in on this request?
+
+    Only the session cookie signs one in (the console never sets Flask-Login's remember
+    cookie, voting.config), so without it nobody is, and neither the session nor the user
+    is loaded: a hall refreshing the public results JSON sends none."""
+    if current_app.config["SESSION_COOKIE_NAME"] not in request.cookies:
+        return False
+    return bool(getattr(current_user, "is_authenticated", False))
