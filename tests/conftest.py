@@ -160,13 +160,16 @@ class _SharedTemplates(BytecodeCache):
 _TEMPLATES = _SharedTemplates()
 
 
-def _storage_alive() -> None:
-    """The module-level Limiter forgets that an earlier test's Redis died.
+def _fresh_limiter() -> None:
+    """Before an app is built: the module-level Limiter forgets what earlier apps left on it.
 
-    flask-limiter marks its storage dead (and counts in memory) when Redis fails, and only
-    its own backoff check clears the mark; init_app for a new app does not. In production one
-    app lives per process; here a test after test_redis_dies_mid_run_and_comes_back would find
-    its limits counted in memory instead of in its own Redis."""
+    flask-limiter keeps the first key prefix an enabled app gave it (`self._key_prefix or
+    config`), so after test_ballot_page_hold's app (prefix "test-hold-…") the limits of
+    every later app in the worker were counted under that prefix, and a test looking for
+    its own keys ("voting-rl") failed, depending on which tests a worker had run. It also
+    keeps "storage dead" after an earlier test's Redis died under it. In production one app
+    lives per process and neither matters."""
+    limiter._key_prefix = ""
     limiter._storage_dead = False
     limiter._Limiter__check_backend_count = 0  # type: ignore[attr-defined]
 
@@ -189,8 +192,8 @@ class Apps:
         self.used_default = False
 
     def __call__(self, **overrides: Any) -> Flask:
+        _fresh_limiter()
         app = create_app({**self.base_config, **overrides})
-        _storage_alive()
         app.jinja_env.bytecode_cache = _TEMPLATES
         self.made.append(app)
         return app
@@ -202,8 +205,8 @@ class Apps:
             Apps.default_config = dict(Apps.default_app.config)
         # flask-limiter keeps `enabled` and its storage on the one module-level Limiter, set
         # by whichever app was built last; give them back to the default app.
+        _fresh_limiter()
         limiter.init_app(Apps.default_app)
-        _storage_alive()
         self.used_default = True
         return Apps.default_app
 
