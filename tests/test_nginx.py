@@ -34,8 +34,9 @@ ORGANIZER = ("nginx-ana", "a long organizer password")
 # after another on one xdist worker, never two at once: each measures delivery or recovery
 # times that another stack's load on the same two cores would distort.
 pytestmark = pytest.mark.xdist_group("stacks")
+AS_IN_PRODUCTION = "PostgreSQL + Redis, as in production"
 # nginx does the same whatever database is behind the app: once, in the production pass.
-NGINX_ONLY = "PostgreSQL + Redis, as in production (what nginx does is the same on SQLite)"
+NGINX_ONLY = AS_IN_PRODUCTION + " (what nginx does is the same on SQLite)"
 
 
 @pytest.fixture(autouse=True)
@@ -121,10 +122,21 @@ def _stored(app: Flask, slug: str) -> int:
     return int(in_app(app, query))
 
 
+def _live_poll(
+    app: Flask, make_poll: Callable[..., str], mint: Callable[..., list[str]], tokens: int
+) -> tuple[str, list[str], str]:
+    """A live-results poll, `tokens` voter tokens for it, and a project to vote for."""
+    slug = make_poll(results_mode="live")
+    minted = mint(slug, tokens)
+    with app.app_context():
+        choice = next(c.project.slug for c in polls.get_poll(slug).choices)
+    return slug, minted, choice
+
+
 # -- Must show 2: 500 viewers over two instances; one instance dies -------------------------
 
 
-@pytest.mark.only_on("postgresql", "PostgreSQL + Redis, as in production")
+@pytest.mark.only_on("postgresql", AS_IN_PRODUCTION)
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_viewers_on_two_instances_get_every_ballot_and_survive_one_dying(
@@ -135,10 +147,7 @@ def test_viewers_on_two_instances_get_every_ballot_and_survive_one_dying(
     mint: Callable[..., list[str]],
     tmp_path: Path,
 ) -> None:
-    slug = make_poll(results_mode="live")
-    tokens = mint(slug, 13)
-    with app.app_context():
-        choice = next(c.project.slug for c in polls.get_poll(slug).choices)
+    slug, tokens, choice = _live_poll(app, make_poll, mint, 13)
     with ExitStack() as exits:
         stack = start_stack(exits, stack_env(base_config, redis_url), tmp_path, 2)
         crowd = exits.enter_context(Crowd(stack.port))
@@ -186,7 +195,7 @@ def test_viewers_on_two_instances_get_every_ballot_and_survive_one_dying(
 # -- A stream instance of its own (README, "Sizing"): the crowd off the ballots' CPU --------
 
 
-@pytest.mark.only_on("postgresql", "PostgreSQL + Redis, as in production")
+@pytest.mark.only_on("postgresql", AS_IN_PRODUCTION)
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_a_stream_instance_of_its_own_holds_every_viewer_and_the_other_every_ballot(
@@ -197,10 +206,7 @@ def test_a_stream_instance_of_its_own_holds_every_viewer_and_the_other_every_bal
     mint: Callable[..., list[str]],
     tmp_path: Path,
 ) -> None:
-    slug = make_poll(results_mode="live")
-    tokens = mint(slug, 3)
-    with app.app_context():
-        choice = next(c.project.slug for c in polls.get_poll(slug).choices)
+    slug, tokens, choice = _live_poll(app, make_poll, mint, 3)
     env = {**stack_env(base_config, redis_url), "WEB_CONCURRENCY": "1"}
     with ExitStack() as exits:
         web_port, streams_port = free_port(), free_port()
@@ -401,10 +407,7 @@ def test_three_thousand_viewers_from_one_address_are_all_served(
 def test_slow_clients_do_not_hold_the_instance(
     app: Flask, stack: Stack, make_poll: Callable[..., str], mint: Callable[..., list[str]]
 ) -> None:
-    slug = make_poll(results_mode="live")
-    tokens = mint(slug, 20)
-    with app.app_context():
-        choice = next(c.project.slug for c in polls.get_poll(slug).choices)
+    slug, tokens, choice = _live_poll(app, make_poll, mint, 20)
     slow: list[socket.socket] = []
     try:
         for _ in range(300):

@@ -6,13 +6,13 @@ from dataclasses import dataclass
 
 from flask import Blueprint, Response, current_app, request
 from flask.typing import ResponseReturnValue
-from flask_login import current_user
 
 from voting import live
 from voting.domain.errors import InvalidToken, NotFound
 from voting.extensions import db, limiter
 from voting.services import overlay, polls
 from voting.web.limits import address_key
+from voting.web.sessions import organizer_signed_in
 
 bp = Blueprint("stream", __name__, url_prefix="/api")
 
@@ -63,7 +63,7 @@ def events(slug: str) -> ResponseReturnValue:
         if not overlay.check_overlay_key(poll, key):
             raise InvalidToken("This overlay link is not valid (it may have been rotated).")
         audience = live.OVERLAY
-    elif request.args.get("view") != "public" and current_user.is_authenticated:
+    elif request.args.get("view") != "public" and organizer_signed_in():
         audience = live.ORGANIZER
     else:
         audience = live.PUBLIC
