@@ -102,6 +102,7 @@ def test_the_whole_flow_votes_with_and_without_javascript(
         assert visible_titles(page) == {"Tiny Tutor"}
         page.get_by_label("Tiny Tutor").check()
         page.get_by_role("button", name="Continue").click()
+        page.wait_for_url(f"**/p/{slug}/confirm")
         assert page.get_by_role("heading", level=1).inner_text() == "Confirm your vote"
         assert "Tiny Tutor" in page.locator(".chosen").inner_text()
         assert in_app(app, select(func.count(Ballot.id))) == 0
@@ -229,6 +230,8 @@ def test_approval_ballot_counts_the_picks_left(
     assert page.get_by_label("Crop Doctor").is_enabled()
     page.get_by_label("Crop Doctor").check()
     page.get_by_role("button", name="Continue").click()
+    # The click returns once the confirm page starts loading: wait for all of it.
+    page.wait_for_url(f"**/p/{slug}/confirm")
     assert set(page.locator(".chosen strong").all_inner_texts()) == {"FloodWatch", "Crop Doctor"}
     page.get_by_role("button", name="Cast my vote").click()
     page.wait_for_url(f"**/p/{slug}/receipt")

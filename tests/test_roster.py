@@ -220,6 +220,8 @@ def test_reissue_refuses_the_old_card_and_the_new_one_works_once(
 
 
 def test_open_poll_in_a_real_browser(make_app: Callable[..., Flask], browser: Any) -> None:
+    from playwright.sync_api import expect
+
     app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_DEVICE_TOKENS_PER_IP="2/hour")
     with app.app_context():
         import_samples()
@@ -233,12 +235,13 @@ def test_open_poll_in_a_real_browser(make_app: Callable[..., Flask], browser: An
         first = contexts[0].new_page()
         first.goto(f"{live_server}/p/{slug}/join")
         first.get_by_role("button", name="Get my voting pass").click()
-        assert first.url == f"{live_server}/p/{slug}"
+        first.wait_for_url(f"{live_server}/p/{slug}")
         csrf_value = first.locator('input[name="csrf_token"]').first.get_attribute("value") or ""
         # By its accessible name: the label also holds "Chosen", shown once it is checked.
         first.get_by_role("radio", name="Choose FloodWatch").check()
         first.get_by_role("button", name="Continue").click()
         first.get_by_role("button", name="Cast my vote").click()
+        first.wait_for_url(f"{live_server}/p/{slug}/receipt")
         assert "your vote is in" in first.content()
         # The same device cannot vote twice: not by reloading, not by posting again.
         first.reload()
@@ -256,11 +259,11 @@ def test_open_poll_in_a_real_browser(make_app: Callable[..., Flask], browser: An
         second = contexts[1].new_page()
         second.goto(f"{live_server}/p/{slug}/join")
         second.get_by_role("button", name="Get my voting pass").click()
-        assert second.url == f"{live_server}/p/{slug}"
+        second.wait_for_url(f"{live_server}/p/{slug}")
         third = contexts[2].new_page()
         third.goto(f"{live_server}/p/{slug}/join")
         third.get_by_role("button", name="Get my voting pass").click()
-        assert "Please wait a moment" in third.content()
+        expect(third.locator("h1")).to_have_text("Please wait a moment")
     for context in contexts:
         context.close()
     assert in_app(app, select(func.count(Ballot.id))) == 1
