@@ -329,6 +329,31 @@ def test_cache_rebuilds_when_missing_or_behind(
     assert live.Snapshot.from_json(store.get(key) or "").docs.public["turnout"] == 4
 
 
+def test_a_cached_snapshot_read_again_unchanged_is_not_parsed_again(
+    make_app: Callable[..., Flask], own_redis: RedisProcess
+) -> None:
+    """A crowd's results requests re-read the cache every LIVE_MIN_INTERVAL; with 100
+    projects its value is about 200 KB of JSON, parsed only when it has changed."""
+    app = make_app(REDIS_URL=own_redis.url)
+    slug = make_poll_on(app, "parsed")
+    key = f"voting-live:snapshot:{_ident(app, slug)}"
+    with app.app_context():
+        hub = live.hub(app)
+        ident = _ident(app, slug)
+        assert hub.current(slug, ident) is not None  # computed and stored
+        read = hub.current(slug, ident)
+        assert read is not None and hub.current(slug, ident) is read  # the same bytes
+        # Another instance publishes a new version: it is read, not the one held.
+        newer = json.loads(own_redis.client().get(key) or "")
+        newer["version"] += 1
+        newer["docs"]["public"]["turnout"] = 7
+        own_redis.client().set(key, json.dumps(newer))
+        changed = hub.current(slug, ident)
+        assert changed is not None and changed is not read
+        assert (changed.version, changed.docs.public["turnout"]) == (read.version + 1, 7)
+    live.shutdown(app)
+
+
 def test_redis_keys_are_per_poll_identity(
     make_app: Callable[..., Flask], own_redis: RedisProcess
 ) -> None:

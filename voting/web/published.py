@@ -139,8 +139,11 @@ def page_etag(snap: live.Snapshot, screen: str = "page") -> str:
 
 
 def unchanged(etag: str) -> bool:
-    """Does the client already hold this version (If-None-Match)?"""
-    return etag in request.if_none_match
+    """Does the client already hold this version (If-None-Match)?
+
+    By weak comparison, as RFC 9110 has If-None-Match compare: a browser sends back the
+    weak ETag it was given, W/"...", and plain `in` would only find a strong one."""
+    return request.if_none_match.contains_weak(etag)
 
 
 def not_modified(etag: str) -> BaseResponse:
@@ -164,9 +167,11 @@ def conditional(response: BaseResponse, etag: str, *, shared: bool) -> BaseRespo
         # win only when it comes first (tests/test_nginx.py sees the HIT).
         response.headers["X-Accel-Expires"] = str(SHARED_SECONDS)
     response.set_etag(etag, weak=True)
-    response.cache_control.no_cache = True
+    response.headers["Cache-Control"] = "no-cache"
     response.vary.add("Cookie")  # an organizer's session gets the organizer document
-    return response.make_conditional(request)
+    # No make_conditional: unchanged() has answered If-None-Match already, and these
+    # answers take no ranges and have no Last-Modified.
+    return response
 
 
 @functools.lru_cache(maxsize=4)

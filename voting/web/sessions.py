@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app, has_request_context, request
-from flask.sessions import SecureCookieSessionInterface
+from flask import Flask, Request, current_app, has_request_context, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_login import current_user
 
 
@@ -12,6 +12,13 @@ class SecureWhenHttpsSessionInterface(SecureCookieSessionInterface):
 
     Behind a TLS-terminating proxy, VOTING_PROXY_HOPS makes request.is_secure true.
     """
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        """A request without the cookie gets a new, empty session without building the
+        signing serializer (most requests: ballots, /healthz, the results JSON)."""
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
 
     def get_cookie_secure(self, app: Flask) -> bool:
         if app.config["SESSION_COOKIE_SECURE"]:
