@@ -126,7 +126,10 @@ DEFAULTS: dict[str, Any] = {
     # Streams send a heartbeat at least this often (proxies drop idle connections).
     "LIVE_HEARTBEAT_SECONDS": 15.0,
     # At most one snapshot per poll per this many seconds, per publisher and per stream.
-    "LIVE_MIN_INTERVAL": 0.25,
+    # Each worker recounts every poll it changed at this pace: at 300 ballots/s on 2 cores,
+    # 0.25 s spent a fifth of the machine on recounts and doubled the ballot's p99
+    # (docs/benchmarks.md, fourth stop); 0.5 s keeps the tally within a second.
+    "LIVE_MIN_INTERVAL": 0.5,
     # The reconnect delay suggested to EventSource (a random 0-2 s is added per stream).
     "LIVE_RETRY_MS": 3000,
     # A stream ends after this long; EventSource reconnects with Last-Event-ID, which
