@@ -37,6 +37,6 @@ def organizer_signed_in() -> bool:
     Only the session cookie signs one in (the console never sets Flask-Login's remember
     cookie, voting.config), so without it nobody is, and neither the session nor the user
     is loaded: a hall refreshing the public results JSON sends none."""
-    if current_app.config["SESSION_COOKIE_NAME"] not in request.cookies:
-        return False
+    if not request.cookies.get(current_app.session_interface.get_cookie_name(current_app)):
+        return False  # the same test as open_session's: no session to load
     return bool(getattr(current_user, "is_authenticated", False))
