@@ -53,12 +53,14 @@
   function tieNote(place, shown) {
     var node = span("place-tie");
     var text;
-    if (place.tied_with.length > 3) {
-      text = section.getAttribute("data-tied-many").replace("{n}", place.tied_with.length);
+    // Tied with: the other shown places with as many votes (the document only flags a tie).
+    var partners = shown.filter(function (p) {
+      return p.votes === place.votes && p.project !== place.project;
+    });
+    if (partners.length > 3) {
+      text = section.getAttribute("data-tied-many").replace("{n}", partners.length);
     } else {
-      var titles = {};
-      shown.forEach(function (p) { titles[p.project] = p.title; });
-      var names = place.tied_with.map(function (slug) { return titles[slug] || slug; });
+      var names = partners.map(function (p) { return p.title; });
       text = section.getAttribute("data-tied-names").replace("{names}", names.join(", "));
     }
     node.appendChild(document.createTextNode(text + " "));

@@ -48,6 +48,16 @@ def rows_by_project(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {row["project"]: row for row in doc.get("results", [])}
 
 
+def partners(doc: dict[str, Any], project: str) -> list[str]:
+    """Who a row of the document is tied with, as a client reads it: the other rows with as
+    many votes (the document flags `tied` and lists no names)."""
+    rows = rows_by_project(doc)
+    return [q for q, row in rows.items() if q != project and row["votes"] == rows[project]["votes"]]
+
+
+PLACE_KEYS = {"project", "title", "team", "votes", "rank", "tied"}
+
+
 # -- the pure tally ---------------------------------------------------------------------------
 
 
@@ -93,9 +103,10 @@ def test_the_api_marks_tied_places_and_names_the_tie_break(
     cast(app, slug, mint(slug, 5), {"flood-watch": 2, "coral-count": 2, "crop-doctor": 1})
     doc = client.get(f"/api/polls/{slug}/results").get_json()
     rows = rows_by_project(doc)
-    assert rows["flood-watch"]["tied"] and rows["flood-watch"]["tied_with"] == ["coral-count"]
-    assert rows["coral-count"]["tied"] and rows["coral-count"]["tied_with"] == ["flood-watch"]
-    assert rows["crop-doctor"]["tied"] is False and rows["crop-doctor"]["tied_with"] == []
+    assert rows["flood-watch"]["tied"] and partners(doc, "flood-watch") == ["coral-count"]
+    assert rows["coral-count"]["tied"] and partners(doc, "coral-count") == ["flood-watch"]
+    assert rows["crop-doctor"]["tied"] is False and partners(doc, "crop-doctor") == []
+    assert all(set(row) == PLACE_KEYS for row in doc["results"]), "no list of names per row"
     assert doc["tie_break"] == tally.TIE_BREAK_RULE
     assert "sha256(seed + ':' + project slug), smallest first" in doc["tie_break"]
     assert doc["tie_break_help"] == f"{app.config['BASE_URL']}/p/{slug}/results#tie-break"
@@ -137,7 +148,7 @@ def test_the_staged_reveal_never_marks_a_tie_with_a_hidden_place(
     overlay_page = client.get(overlay_url.removeprefix(app.config["BASE_URL"]))
     doc = api.get_json()
     assert doc["status"] == "revealing" and [r["project"] for r in doc["results"]] == [last]
-    assert doc["results"][0]["tied"] is False and doc["results"][0]["tied_with"] == []
+    assert doc["results"][0]["tied"] is False and set(doc["results"][0]) == PLACE_KEYS
     assert "tie_break" not in doc
     # Nothing public names the hidden second place or hints at its count.
     for body in (api.get_data(as_text=True), page, overlay_page.get_data(as_text=True)):
@@ -146,14 +157,15 @@ def test_the_staged_reveal_never_marks_a_tie_with_a_hidden_place(
         assert '"tied": true' not in body and '"tied":true' not in body
     assert 'id="tie-break" hidden' in page
     # The organizers see the tie at once.
-    assert rows_by_project(organizer)[last]["tied_with"] == [second]
+    assert rows_by_project(organizer)[last]["tied"] and partners(organizer, last) == [second]
 
     with app.app_context():
         polls.reveal(slug, actor="test", step=True)
     doc = client.get(f"/api/polls/{slug}/results").get_json()
     rows = rows_by_project(doc)
     assert set(rows) == {second, last}
-    assert rows[second]["tied_with"] == [last] and rows[last]["tied_with"] == [second]
+    assert rows[second]["tied"] and rows[last]["tied"]
+    assert partners(doc, second) == [last] and partners(doc, last) == [second]
     assert doc["tie_break"] == tally.TIE_BREAK_RULE
     assert "tie_seed" not in doc, "the seed comes with the final step"
 
@@ -219,6 +231,9 @@ def test_many_ties_are_counted_not_listed(
     doc = client.get(f"/api/polls/{slug}/results").get_json()
     others = len(doc["results"]) - 1
     assert others > 3 and all(row["tied"] for row in doc["results"])
+    # Everyone tied with everyone is one flag per row: the document grows with the places,
+    # not with their square (a 100-way tie once listed 9,900 slugs).
+    assert all(set(row) == PLACE_KEYS for row in doc["results"])
     assert f"Tied with {others} other projects; order decided by the declared draw." in page
 
 

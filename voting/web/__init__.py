@@ -13,6 +13,7 @@ from voting.web import (
     health,
     observability,
     overlay,
+    presenting,
     protocol,
     public,
     security,
@@ -27,6 +28,8 @@ def register_web(app: Flask) -> None:
     observability.init_app(app)
     # `{{ fp|short_fingerprint }}`: the poll fingerprint as people compare it (1a2b-3c4d-5e6f).
     app.add_template_filter(short, "short_fingerprint")
+    # `tied_with(shown, row)`: the places a shown row is tied with (its `tied` flag's names).
+    app.add_template_global(presenting.tied_with, "tied_with")
     errors.register(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)

@@ -172,11 +172,10 @@ def components() -> dict[str, Any]:
                 "team": {"type": "string"},
                 "votes": {"type": "integer", "minimum": 0},
                 "rank": {"type": "integer", "minimum": 1},
-                "tied": {"type": "boolean", "description": "Another shown place has as many votes"},
-                "tied_with": {
-                    "type": "array",
-                    "items": {"type": "string"},
-                    "description": "The shown places with as many votes, best placed first",
+                "tied": {
+                    "type": "boolean",
+                    "description": "Another shown place has as many votes; the shown places "
+                    "with the same `votes` are the ones it is tied with",
                 },
             }
         ),

@@ -18,6 +18,15 @@ def shown_places(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def tied_with(rows: list[dict[str, Any]], row: dict[str, Any]) -> list[dict[str, Any]]:
+    """The places among `rows` (those a viewer is shown) that `row` is tied with: the others
+    with as many votes, best placed first. The document marks a row `tied` and leaves the
+    names to this, so a 100-way tie costs 100 flags, not 9,900 slugs."""
+    if not row.get("tied"):
+        return []
+    return [r for r in rows if r["votes"] == row["votes"] and r["project"] != row["project"]]
+
+
 def refresh_hint(poll: Poll, status: PollStatus) -> int | None:
     """Seconds after which a page without JavaScript should look again (None: it is final)."""
     if status == PollStatus.REVEALED:
