@@ -18,7 +18,10 @@ and measures with wrk (closed loop, --connections connections, --duration s each
 - GET /healthz, the baseline;
 - GET /p/<slug>, the ballot page, anonymous (no cookie: a first visit, which is also given
   its order cookie);
-- GET /p/<slug> with a voter cookie (a token that has not voted: the page to vote from);
+- GET /p/<slug> with a voter cookie (a token that has not voted: the page to vote from),
+  first as a first view (no session cookie: wrk keeps no cookies, so the page makes the
+  form's CSRF session every time), then as a phone's second view (the session cookie the
+  first view set, sent back);
 - GET /p/<slug>/results and GET /api/polls/<slug>/results;
 - GET /api/polls/<slug>/results with If-None-Match set to the ETag the server gave
   (304 expected; a checkout without ETags answers 200);
@@ -129,6 +132,21 @@ def prepare(database_url: str, redis_url: str, secret_key: str, count: int) -> t
         return polls.get_poll(SLUG).id, tokens[200]
 
 
+def session_cookie(port: int, path: str, cookie: str) -> str | None:
+    """The `name=value` of the session cookie a first view with `cookie` is given."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path, headers={"Cookie": cookie})
+        response = conn.getresponse()
+        response.read()
+        for name, value in response.getheaders():
+            if name.lower() == "set-cookie" and value.startswith("session="):
+                return value.split(";", 1)[0]
+        return None
+    finally:
+        conn.close()
+
+
 def etag_of(port: int, path: str) -> str | None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
@@ -168,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         ("healthz", "/healthz", None),
         ("ballot page, anonymous", f"/p/{SLUG}", None),
         ("ballot page, voter cookie", f"/p/{SLUG}", f"Cookie: vt_{poll_id}={voter}"),
+        ("ballot page, voter cookie, second view", f"/p/{SLUG}", "session"),
         ("results page", f"/p/{SLUG}/results", None),
         ("results JSON", f"/api/polls/{SLUG}/results", None),
         ("results JSON, If-None-Match", f"/api/polls/{SLUG}/results", "etag"),
@@ -196,6 +215,10 @@ def main(argv: list[str] | None = None) -> int:
                     raise_priority(-args.priority, session, database_url, args.database)
                 log(f"round {round_ + 1}, {label} ({root}): {settings}")
                 for name, path, header in paths:
+                    if header == "session":
+                        cookie = f"vt_{poll_id}={voter}"
+                        held = session_cookie(port, path, cookie)
+                        header = f"Cookie: {cookie}; {held}" if held else f"Cookie: {cookie}"
                     if header == "etag":
                         tag = etag_of(port, path)
                         header = f"If-None-Match: {tag}" if tag else None

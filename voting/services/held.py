@@ -106,9 +106,10 @@ def poll(slug: str) -> Poll:
     return hold(("poll", slug), read)
 
 
-def ballot_entries(poll: Poll) -> list[BallotEntry]:
-    """The projects on the poll's ballot (services.projects.on_ballot), held."""
-    return list(hold(("entries", poll.id), lambda: tuple(on_ballot(poll.id))))
+def ballot_entries(poll: Poll) -> tuple[BallotEntry, ...]:
+    """The projects on the poll's ballot (services.projects.on_ballot), held: the same
+    object while they are unchanged (web.public.gallery prepares its cards once per object)."""
+    return hold(("entries", poll.id), lambda: tuple(on_ballot(poll.id)))
 
 
 def fingerprint(poll: Poll, status: PollStatus) -> str | None:

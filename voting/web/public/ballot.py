@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from flask import Response, redirect, render_template, request, url_for
@@ -22,7 +22,13 @@ from voting.services.projects import BallotEntry
 from voting.web import limits
 from voting.web.public import skeleton
 from voting.web.public.blueprint import bp
-from voting.web.public.gallery import CardStyle, active_projects, card_list, filters_for, shuffled
+from voting.web.public.gallery import (
+    CardStyle,
+    active_projects,
+    card_list,
+    deck,
+    shuffled_positions,
+)
 from voting.web.public.visitor import (
     CAN_VOTE,
     PageState,
@@ -92,21 +98,25 @@ def _render_ballot(
     checked: Iterable[str] = (),
     error: str | None = None,
     code: int = 200,
-    entries: list[BallotEntry] | None = None,
+    entries: Sequence[BallotEntry] | None = None,
 ) -> Response:
     if entries is None:
         entries = held.ballot_entries(poll)
+    cards_of = deck(entries)
     seed, new_cookie = _order_seed(poll, visitor)
-    filters = filters_for(entries, request.args.to_dict())
+    filters = cards_of.filters(request.args.to_dict())
     can_vote = state in CAN_VOTE
+    path = poll_path(poll)
     style = CardStyle(
-        base=url_for("public.ballot", slug=poll.slug),
-        kind="radio" if poll.max_choices == 1 else "checkbox",
-        can_vote=can_vote,
+        base=path, kind="radio" if poll.max_choices == 1 else "checkbox", can_vote=can_vote
     )
-    wanted = frozenset(checked)
     cards, shown, any_checked = card_list(
-        shuffled(entries, seed), style, filters=filters, checked=wanted, excluded=visitor.excluded
+        cards_of,
+        shuffled_positions(len(cards_of.entries), seed),
+        style,
+        filters=filters,
+        checked=frozenset(checked),
+        excluded=visitor.excluded,
     )
     opens_in = _seconds_until(poll.opens_at)
     body = skeleton.render(
@@ -138,7 +148,7 @@ def _render_ballot(
             f"{ORDER_COOKIE_PREFIX}{poll.id}",
             new_cookie,
             max_age=THIRTY_DAYS,
-            path=poll_path(poll),
+            path=path,
             httponly=True,
             samesite="Lax",
             secure=request.is_secure,

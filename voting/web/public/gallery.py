@@ -115,26 +115,18 @@ def _in_order(names: Iterable[str], preferred: Sequence[str]) -> list[str]:
     return sorted(present, key=lambda n: (rank.get(n, len(rank)), n))
 
 
-def filters_for(projects: Sequence[_Shown], args: dict[str, str]) -> Filters:
-    """The gallery's filters from the query string, keeping only categories and themes present."""
-    categories = _in_order((p.category for p in projects), current_app.config["CATEGORIES"])
-    themes = _in_order((p.theme for p in projects), current_app.config["THEMES"])
-    category = args.get("category", "")
-    theme = args.get("theme", "")
-    return Filters(
-        q=args.get("q", "").strip()[:100],
-        category=category if category in categories else "",
-        theme=theme if theme in themes else "",
-        categories=categories,
-        themes=themes,
-    )
-
-
 def shuffled(projects: Sequence[_Slugged], seed: str) -> list[_Slugged]:
     """The projects in an order fixed by the seed: shuffled per voter, stable for that voter."""
     ordered = sorted(projects, key=lambda p: p.slug)
-    random.Random(seed).shuffle(ordered)
-    return ordered
+    return [ordered[i] for i in shuffled_positions(len(ordered), seed)]
+
+
+def shuffled_positions(count: int, seed: str) -> list[int]:
+    """The order `shuffled` puts `count` slug-sorted projects in, as their positions: a
+    shuffle's swaps depend only on the length and the seed, not on what is swapped."""
+    positions = list(range(count))
+    random.Random(seed).shuffle(positions)
+    return positions
 
 
 _Slugged = TypeVar("_Slugged", Project, BallotEntry)
@@ -163,47 +155,112 @@ class CardStyle:
     can_vote: bool
 
 
+@dataclass(eq=False)
+class Deck:
+    """A held ballot's cards as one process prepares them once: in slug order (the order
+    the per-voter shuffle starts from), the filters' categories and themes, and each page
+    style's markup of every card unticked and shown (most views: no filter, no pick)."""
+
+    source: Sequence[BallotEntry]  # the held rows this was made from (compared by identity)
+    entries: list[BallotEntry]
+    categories: list[str]
+    themes: list[str]
+    plain: dict[tuple[str, CardStyle], list[str]] = field(default_factory=dict)
+
+    def filters(self, args: dict[str, str]) -> Filters:
+        """The gallery's filters from the query string, keeping only categories and themes present."""
+        category, theme = args.get("category", ""), args.get("theme", "")
+        return Filters(
+            q=args.get("q", "").strip()[:100],
+            category=category if category in self.categories else "",
+            theme=theme if theme in self.themes else "",
+            categories=self.categories,
+            themes=self.themes,
+        )
+
+
+_decks: dict[tuple[int, int], Deck] = {}
+_DECKS_MAX = 256
+
+
+def deck(entries: Sequence[BallotEntry]) -> Deck:
+    """The Deck of these held rows (services.held hands out the same object while the
+    ballot is unchanged, so a new ballot is a new object and a new Deck)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    key = (id(app), id(entries))
+    found = _decks.get(key)
+    if found is not None and found.source is entries:
+        return found
+    ordered = sorted(entries, key=lambda p: p.slug)
+    made = Deck(
+        source=entries,
+        entries=ordered,
+        categories=_in_order((p.category for p in ordered), app.config["CATEGORIES"]),
+        themes=_in_order((p.theme for p in ordered), app.config["THEMES"]),
+    )
+    if len(_decks) >= _DECKS_MAX:
+        _decks.clear()
+    _decks[key] = made
+    return made
+
+
 def card_list(
-    entries: Sequence[BallotEntry],
+    deck: Deck,
+    order: Sequence[int],
     style: CardStyle,
     *,
     filters: Filters,
     checked: frozenset[str],
     excluded: frozenset[int],
 ) -> tuple[Markup, int, bool]:
-    """The <li> of every card, in the given order, how many the filters show, and whether
-    any card is checked.
+    """The <li> of every card, in `order` (positions in deck.entries), how many the filters
+    show, and whether any card is checked.
 
     Per visitor this only joins cached markup (see card_markup), so a 100-project ballot
     costs a string join, not 100 template renders."""
-    global _cards_count
-    prefix = (id(current_app._get_current_object()), current_language(), style)  # type: ignore[attr-defined]
-    page_cards = _cards.get(prefix)
-    if page_cards is None:
-        page_cards = _cards.setdefault(prefix, {})
+    language = current_language()
+    if not (filters.active or checked or excluded):
+        plain = deck.plain.get((language, style))
+        if plain is None:
+            plain = [_card_li(e, style, False, False, True, language) for e in deck.entries]
+            deck.plain[(language, style)] = plain
+        # Each part is escaped markup (the macro's output inside a fixed tag).
+        return Markup("".join([plain[i] for i in order])), len(order), False  # noqa: S704
     active = filters.active
     parts: list[str] = []
     shown = 0
     picked = False
-    for entry in entries:
+    for i in order:
+        entry = deck.entries[i]
         visible = filters.matches(entry) if active else True
         shown += visible
         ticked = entry.slug in checked
         picked = picked or ticked
-        key = (entry, ticked, entry.id in excluded, visible)
-        li = page_cards.get(key)
-        if li is None:
-            html = card_markup(entry, style, checked=ticked, excluded=key[2])
-            li = f"\n<li>{html}</li>" if visible else f"\n<li hidden>{html}</li>"
-            if _cards_count >= _CARDS_MAX:
-                _cards.clear()
-                _cards_count = 0
-                page_cards = _cards.setdefault(prefix, {})
-            page_cards[key] = li
-            _cards_count += 1
-        parts.append(li)
-    # Each part is escaped markup (the macro's output inside a fixed tag).
+        parts.append(_card_li(entry, style, ticked, entry.id in excluded, visible, language))
     return Markup("".join(parts)), shown, picked  # noqa: S704
+
+
+def _card_li(
+    entry: BallotEntry, style: CardStyle, ticked: bool, excluded: bool, visible: bool, language: str
+) -> str:
+    """One card's <li>, from the cache below when this process made it before."""
+    global _cards_count
+    prefix = (id(current_app._get_current_object()), language, style)  # type: ignore[attr-defined]
+    page_cards = _cards.get(prefix)
+    if page_cards is None:
+        page_cards = _cards.setdefault(prefix, {})
+    key = (entry, ticked, excluded, visible)
+    li = page_cards.get(key)
+    if li is None:
+        html = card_markup(entry, style, checked=ticked, excluded=excluded)
+        li = f"\n<li>{html}</li>" if visible else f"\n<li hidden>{html}</li>"
+        if _cards_count >= _CARDS_MAX:
+            _cards.clear()
+            _cards_count = 0
+            page_cards = _cards.setdefault(prefix, {})
+        page_cards[key] = li
+        _cards_count += 1
+    return li
 
 
 def card_markup(entry: BallotEntry, style: CardStyle, *, checked: bool, excluded: bool) -> Markup:
