@@ -125,11 +125,16 @@ DEFAULTS: dict[str, Any] = {
     # Live updates (voting.live; VOTING_LIVE_* in the environment).
     # Streams send a heartbeat at least this often (proxies drop idle connections).
     "LIVE_HEARTBEAT_SECONDS": 15.0,
-    # At most one snapshot per poll per this many seconds, per publisher and per stream.
+    # At most one snapshot per poll per this many seconds, per publisher.
     # Each worker recounts every poll it changed at this pace: at 300 ballots/s on 2 cores,
     # 0.25 s spent a fifth of the machine on recounts and doubled the ballot's p99
-    # (docs/benchmarks.md, fourth stop); 0.5 s keeps the tally within a second.
+    # (docs/benchmarks.md, fourth stop).
     "LIVE_MIN_INTERVAL": 0.5,
+    # At most one event per stream per this many seconds (latest wins). Apart from the
+    # recount's pace: snapshots from several workers and instances arrive faster than any
+    # one's, and a viewer's wait for the next event adds to a ballot's delivery, which must
+    # stay within a second (issue 11). A 100-project event is about 11 KB.
+    "LIVE_STREAM_MIN_INTERVAL": 0.25,
     # The reconnect delay suggested to EventSource (a random 0-2 s is added per stream).
     "LIVE_RETRY_MS": 3000,
     # A stream ends after this long; EventSource reconnects with Last-Event-ID, which

@@ -56,6 +56,7 @@ class LiveHub:
         config = app.config
         self.heartbeat = float(config["LIVE_HEARTBEAT_SECONDS"])
         self.min_interval = float(config["LIVE_MIN_INTERVAL"])
+        self.stream_interval = float(config["LIVE_STREAM_MIN_INTERVAL"])
         self.retry_ms = int(config["LIVE_RETRY_MS"])
         self.stream_seconds = float(config["LIVE_STREAM_SECONDS"])
         reconcile = config["LIVE_RECONCILE_SECONDS"]

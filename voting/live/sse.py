@@ -79,7 +79,7 @@ def stream_events(
             sub.wait(min(hub.heartbeat - (now - last_write), remaining))
             snap = hub.latest(sub.slug)
             if snap is not None and snap.version > sent_version:
-                pause = last_event + hub.min_interval - time.monotonic()
+                pause = last_event + hub.stream_interval - time.monotonic()
                 if pause > 0:
                     time.sleep(pause)
                     snap = hub.latest(sub.slug) or snap
