@@ -29,7 +29,7 @@ from voting.extensions import db
 from voting.models import Ballot, utcnow
 from voting.services import organizers, overlay, polls
 
-FAST = {"LIVE_HEARTBEAT_SECONDS": 0.5, "LIVE_MIN_INTERVAL": 0.1}
+FAST = {"LIVE_HEARTBEAT_SECONDS": 0.5, "LIVE_MIN_INTERVAL": 0.1, "LIVE_STREAM_MIN_INTERVAL": 0.1}
 
 
 @pytest.fixture
@@ -173,7 +173,7 @@ def test_a_burst_of_ballots_is_coalesced(
         elapsed = last.at - started
     updates = [e for e in stream.tallies()[1:]]
     print(f"\n60 ballots in {elapsed:.2f} s -> {len(updates)} tally events")
-    # One event per 0.1 s at most (LIVE_MIN_INTERVAL here), never one per ballot.
+    # One event per 0.1 s at most (LIVE_STREAM_MIN_INTERVAL here), never one per ballot.
     assert len(updates) < 60
     assert len(updates) <= elapsed / 0.1 + 2
     versions = [int(e.id or 0) for e in stream.tallies()]

@@ -180,6 +180,9 @@ def test_a_live_poll_reveal_marks_no_tie_with_a_place_still_to_come(
     doc = client.get(f"/api/polls/{slug}/results").get_json()
     last = doc["results"][-1]
     assert len(doc["results"]) == 3 and last["tied"] is False and "tie_break" not in doc
+    # The live document holds the places still to come too: none of them is marked either,
+    # so a client reading partners from `votes` finds none among the hidden rows.
+    assert [row["tied"] for row in doc["results"]] == [False, False, False]
     page = client.get(f"/p/{slug}/results").get_data(as_text=True)
     assert 'class="place-tie"' not in page
 

@@ -294,7 +294,8 @@ def document() -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {
             "title": "Community-favorite voting API",
-            "version": "1",
+            # 2: a results row carries `tied` and no longer `tied_with` (2026-12-02).
+            "version": "2",
             "description": "The public API of the voting service. Every error is JSON with "
             "`error` (a stable code) and `message` (a sentence for a person).",
         },

@@ -175,7 +175,9 @@ def components() -> dict[str, Any]:
                 "tied": {
                     "type": "boolean",
                     "description": "Another shown place has as many votes; the shown places "
-                    "with the same `votes` are the ones it is tied with",
+                    "with the same `votes` are the ones it is tied with. While the staged "
+                    "reveal runs (`revealing`), the shown places are those with `rank` above "
+                    "`places` - `reveal_step`; a place not shown yet is never marked",
                 },
             }
         ),

@@ -103,7 +103,8 @@ def results_document(poll: Poll, standing: Standing, *, organizer: bool) -> dict
                 "rank": p.rank,
                 # Its partners are the shown places with as many votes (web.presenting): a
                 # list per row would make a 100-way tie at 0 votes 180 KB on every stream.
-                "tied": bool(ties[p.project]),
+                # A place the staged reveal has not shown yet is never marked.
+                "tied": p.project in on_show and bool(ties[p.project]),
             }
             for p in placed
         ]
