@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import queue
+import random
 import shutil
 import socket
 import subprocess
@@ -23,10 +24,39 @@ import redis
 from tests.support import need_service
 
 
+def _ephemeral_start() -> int:
+    """The first port the kernel hands out for outgoing connections (and for bind(0))."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port nothing listens on, for a server this test starts.
+
+    Taken below the ephemeral range: a port from bind(0) is one the kernel also gives to
+    outgoing connections, and a server that takes seconds to start (the demo migrates and
+    seeds first) once found its port already used by some client's connection. Random,
+    so parallel test processes seldom pick the same one; checked free by binding it."""
+    high = _ephemeral_start()
+    low = max(1024, high - 12_000)
+    for _ in range(200):
+        port = random.randrange(low, high)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port found in {low}-{high}")
 
 
 @dataclass
