@@ -85,6 +85,7 @@ from harness import (
     ROOT,
     Server,
     WrkResult,
+    children,
     count_ballots,
     describe,
     describe_server,
@@ -484,15 +485,6 @@ def median_lines(runs: list[WrkResult], health: list[WrkResult]) -> list[str]:
             f"  healthz/s {h:,.0f}; ratio ballots/healthz {med(r.rate for r in runs) / h:.2f}"
         )
     return lines
-
-
-def children(pid: int) -> list[int]:
-    """The gunicorn master's worker processes."""
-    try:
-        found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return []
-    return [int(x) for x in found]
 
 
 if __name__ == "__main__":

@@ -429,6 +429,14 @@ def describe_server(env: dict[str, str], root: Path = ROOT) -> str:
 
 
 # -- CPU profile ---------------------------------------------------------------------------
+def children(pid: int) -> list[int]:
+    """The gunicorn master's worker processes."""
+    try:
+        found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    return [int(x) for x in found]
+
 
 # Where a request's Python time goes: each sample goes to the part of its innermost frame
 # that names one of these (psycopg called by voting/ code counts as the database).

@@ -4,6 +4,7 @@ Run from the repository root, with the project installed (or PYTHONPATH=.) and w
 
     python bench/pages.py
     python bench/pages.py --compare /tmp/voting-base --rounds 3     # before/after, one run
+    python bench/pages.py --rounds 1 --profile /tmp/prof-pages      # and where the CPU goes
 
     python bench/pages.py --pg-url postgresql://root@127.0.0.1:5432/test \\
         --database voting_bench_pages --redis-url redis://127.0.0.1:6379/0 --projects 100 \\
@@ -52,12 +53,15 @@ from harness import (
     ROOT,
     Server,
     WrkResult,
+    children,
     describe_server,
     free_port,
     log,
     raise_priority,
     recreate_database,
     run_wrk,
+    start_profile,
+    summarize_profile,
     wait_healthy,
 )
 
@@ -90,6 +94,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--compare", type=Path, default=None, help="another checkout, same run")
     p.add_argument("--workdir", type=Path, default=None)
     p.add_argument("--json", type=Path, default=None)
+    p.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="after the last round, 10 s more of each ballot page per checkout with py-spy "
+        "(--gil) on one worker; raw profiles in DIR",
+    )
     return p.parse_args(argv)
 
 
@@ -158,6 +169,35 @@ def etag_of(port: int, path: str) -> str | None:
         conn.close()
 
 
+PROFILED = (
+    "ballot page, anonymous",
+    "ballot page, voter cookie",
+    "ballot page, voter cookie, second view",
+)
+
+
+def profile(
+    args: argparse.Namespace,
+    session: int | None,
+    port: int,
+    label: str,
+    name: str,
+    path: str,
+    header: str | None,
+) -> list[str]:
+    """10 s more of one path with py-spy (--gil) on one worker: where its CPU goes."""
+    workers = children(session or 0)
+    out = args.profile / f"{label}-{name.replace(' ', '-').replace(',', '')}.txt"
+    args.profile.mkdir(parents=True, exist_ok=True)
+    spy = start_profile(workers[0], out, 8) if workers else None
+    r = run_wrk(args, session, port, "get", path, 10, header=header)
+    if spy is not None:
+        spy.wait(timeout=60)
+    ms = 1000 * r.cpu_s["gunicorn"] / max(r.answered, 1)
+    heading = f"CPU profile, {label}, {name} ({r.rate:,.0f}/s meanwhile):"
+    return [heading, *summarize_profile(out, ms)]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if shutil.which("wrk") is None:
@@ -200,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         label: {name: [] for name, _, _ in paths} for label, _ in checkouts
     }
     settings = ""
+    profiles: list[list[str]] = []
     try:
         for round_ in range(args.rounds):
             for label, root in checkouts if round_ % 2 == 0 else checkouts[::-1]:
@@ -228,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"  {name}: {r.rate:,.0f}/s, p50 {r.ms('p50'):.1f} ms, "
                         f"p99 {r.ms('p99'):.1f} ms, answers {dict(sorted(r.statuses.items()))}"
                     )
+                    if args.profile and round_ == args.rounds - 1 and name in PROFILED:
+                        profiles.append(profile(args, session, port, label, name, path, header))
                 server.stop()
     finally:
         for server in servers:
@@ -259,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
             if label == "this" and "If-None-Match" in name and set(statuses) != {"304"}:
                 misses.append(f"{name}: answers {statuses}, not only 304")
     print("targets: " + ("all met" if not misses else "MISSED: " + "; ".join(misses)))
+    for lines in profiles:
+        print("\n".join(lines))
     if args.json:
         args.json.write_text(
             json.dumps(
