@@ -428,7 +428,6 @@ def describe_server(env: dict[str, str], root: Path = ROOT) -> str:
     return text
 
 
-# -- CPU profile ---------------------------------------------------------------------------
 def children(pid: int) -> list[int]:
     """The gunicorn master's worker processes."""
     try:
@@ -437,6 +436,8 @@ def children(pid: int) -> list[int]:
         return []
     return [int(x) for x in found]
 
+
+# -- CPU profile ---------------------------------------------------------------------------
 
 # Where a request's Python time goes: each sample goes to the part of its innermost frame
 # that names one of these (psycopg called by voting/ code counts as the database).

@@ -77,6 +77,27 @@ def test_a_three_way_tie_names_both_others_best_placed_first() -> None:
         assert ties[project] == [q for q in tied if q != project]
 
 
+@pytest.mark.parametrize(
+    ("counts", "among"),
+    [
+        ({"a": 3, "b": 3, "c": 1}, None),
+        ({"a": 2, "b": 2, "c": 2, "d": 5}, None),
+        ({"a": 0, "b": 0, "c": 0}, None),
+        ({"a": 5, "b": 2, "c": 2}, {"c"}),
+        ({"a": 5, "b": 2, "c": 2}, {"b", "c"}),
+        ({"a": 5, "b": 2, "c": 2, "d": 2}, {"a", "d"}),
+    ],
+)
+def test_tied_marks_exactly_the_shown_places_that_ties_gives_partners(
+    counts: dict[str, int], among: set[str] | None
+) -> None:
+    placings = tally.rank(counts, "seed")
+    shown = among if among is not None else set(counts)
+    partners_of = tally.ties(placings, among=among)
+    expected = {p for p, others in partners_of.items() if others and p in shown}
+    assert tally.tied(placings, among=among) == expected
+
+
 def test_at_zero_votes_everyone_is_tied_with_everyone() -> None:
     placings = tally.rank(tally.count([], ["a", "b", "c", "d"]), "s")
     ties = tally.ties(placings)

@@ -87,3 +87,12 @@ def ties(placings: Sequence[Placing], among: Collection[str] | None = None) -> d
         if p.project in shown:
             by_votes.setdefault(p.votes, []).append(p.project)
     return {p.project: [q for q in by_votes.get(p.votes, []) if q != p.project] for p in placings}
+
+
+def tied(placings: Sequence[Placing], among: Collection[str] | None = None) -> frozenset[str]:
+    """The places in `among` (default: all) that share their votes with another place in
+    `among`: those `ties` gives partners, minus any outside `among`. One pass, no lists of
+    names (a recount marks 100 tied places at 0 votes, not 9,900 pairs)."""
+    shown = set(among) if among is not None else {p.project for p in placings}
+    at: Counter[int] = Counter(p.votes for p in placings if p.project in shown)
+    return frozenset(p.project for p in placings if p.project in shown and at[p.votes] > 1)

@@ -93,7 +93,7 @@ def results_document(poll: Poll, standing: Standing, *, organizer: bool) -> dict
     if placed is not None:
         # Ties name shown places only, so a tie mark never hints at a hidden count.
         on_show = {p.project for p in shown}
-        ties = tally.ties(placed, among=on_show)
+        marked = tally.tied(placed, among=on_show)
         doc["results"] = [
             {
                 "project": p.project,
@@ -104,11 +104,11 @@ def results_document(poll: Poll, standing: Standing, *, organizer: bool) -> dict
                 # Its partners are the shown places with as many votes (web.presenting): a
                 # list per row would make a 100-way tie at 0 votes 180 KB on every stream.
                 # A place the staged reveal has not shown yet is never marked.
-                "tied": p.project in on_show and bool(ties[p.project]),
+                "tied": p.project in marked,
             }
             for p in placed
         ]
-        if any(ties[project] for project in on_show & set(ties)):
+        if marked:
             doc["tie_break"] = tally.TIE_BREAK_RULE
             doc["tie_break_help"] = public_url("public.results_page", slug=poll.slug) + "#tie-break"
     return doc

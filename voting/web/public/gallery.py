@@ -222,11 +222,13 @@ def card_list(
     if not (filters.active or checked or excluded):
         plain = deck.plain.get((language, style))
         if plain is None:
-            plain = [_card_li(e, style, False, False, True, language) for e in deck.entries]
+            page = _page_cards(style, language)
+            plain = [_card_li(page, e, style, False, False, True) for e in deck.entries]
             deck.plain[(language, style)] = plain
         # Each part is escaped markup (the macro's output inside a fixed tag).
         return Markup("".join([plain[i] for i in order])), len(order), False  # noqa: S704
     active = filters.active
+    page = _page_cards(style, language)
     parts: list[str] = []
     shown = 0
     picked = False
@@ -236,29 +238,35 @@ def card_list(
         shown += visible
         ticked = entry.slug in checked
         picked = picked or ticked
-        parts.append(_card_li(entry, style, ticked, entry.id in excluded, visible, language))
+        parts.append(_card_li(page, entry, style, ticked, entry.id in excluded, visible))
     return Markup("".join(parts)), shown, picked  # noqa: S704
 
 
-def _card_li(
-    entry: BallotEntry, style: CardStyle, ticked: bool, excluded: bool, visible: bool, language: str
-) -> str:
-    """One card's <li>, from the cache below when this process made it before."""
-    global _cards_count
+def _page_cards(style: CardStyle, language: str) -> dict[tuple[object, ...], str]:
+    """The cache of one app's cards in one language and page style (see _cards)."""
     prefix = (id(current_app._get_current_object()), language, style)  # type: ignore[attr-defined]
-    page_cards = _cards.get(prefix)
-    if page_cards is None:
-        page_cards = _cards.setdefault(prefix, {})
+    return _cards.setdefault(prefix, {})
+
+
+def _card_li(
+    page: dict[tuple[object, ...], str],
+    entry: BallotEntry,
+    style: CardStyle,
+    ticked: bool,
+    excluded: bool,
+    visible: bool,
+) -> str:
+    """One card's <li>, from `page` (_page_cards) when this process made it before."""
+    global _cards_count
     key = (entry, ticked, excluded, visible)
-    li = page_cards.get(key)
+    li = page.get(key)
     if li is None:
         html = card_markup(entry, style, checked=ticked, excluded=excluded)
         li = f"\n<li>{html}</li>" if visible else f"\n<li hidden>{html}</li>"
         if _cards_count >= _CARDS_MAX:
-            _cards.clear()
+            _cards.clear()  # `page` goes with the rest: the next view starts afresh
             _cards_count = 0
-            page_cards = _cards.setdefault(prefix, {})
-        page_cards[key] = li
+        page[key] = li
         _cards_count += 1
     return li
 
